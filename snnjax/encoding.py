@@ -1,0 +1,189 @@
+"""The unified learnable temporal encoder (paper §3.2, DESIGN.md §4).
+
+A static feature map X (the raw image, or the output of a learnable conv+BN) is replicated over T
+steps, X_1 = X, and for t = 1..T:
+
+    S_t = Θ(X_t − θ_t)                       (5)
+    θ_t = θ_0 · λ^(t−1)                      (6)
+    phase: X_{t+1} = X_t − S_t ⊙ θ_t         (7)  binary expansion: the spikes are the bits of X
+    ttfs:  X_{t+1} = X_t ⊙ (1 − S_t)         (8)  at most one spike; larger X fires earlier
+    rate:  X_{t+1} = X_t                           thermometer code: the spike count grows with X
+
+``direct`` repeats X over time (a LIF follows it); ``poisson`` draws S_t ~ Bernoulli(clip(X, 0, 1)).
+Every encoder maps ``x: [...]`` to ``[T, ...]``. θ_0 and λ broadcast against x (per channel: ``[C]``).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from snnjax.layers import conv_bn_kwargs, torch_conv_init
+from snnjax.neurons import NEURONS, record_firing_rate
+from snnjax.surrogate import Sigmoid, SurrogateLike, get, spike
+
+KINDS = ("direct", "rate", "poisson", "phase", "ttfs")
+_UPDATES = {"rate": "none", "phase": "subtract", "ttfs": "silence"}
+_MIN_THRESHOLD = 1e-3  # a learnt θ_0 is kept positive, so silenced TTFS neurons stay silent
+
+
+def _check_T(T) -> None:
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        raise ValueError(f"T: expected a positive int number of time steps, got {T!r}")
+
+
+def threshold_schedule(threshold: jax.Array | float, threshold_decay: jax.Array | float, T: int) -> jax.Array:
+    """θ_t = θ_0 · λ^(t−1) for t = 1..T (eq. 6); returns ``[T, *broadcast(θ_0, λ).shape]``."""
+    _check_T(T)
+    theta0, lam = jnp.asarray(threshold), jnp.asarray(threshold_decay)
+    powers = jnp.arange(T, dtype=jnp.result_type(theta0, lam, jnp.float32))
+    powers = powers.reshape((T,) + (1,) * max(theta0.ndim, lam.ndim))
+    return theta0 * lam**powers
+
+
+def _threshold_encode(x, T, threshold, threshold_decay, surrogate, update: str) -> jax.Array:
+    """Eqs. 5-8: fire against the decaying threshold, then update X by ``update``."""
+    thetas = threshold_schedule(threshold, threshold_decay, T).astype(x.dtype)
+    pad = x.ndim - (thetas.ndim - 1)
+    if pad < 0:
+        raise ValueError(f"threshold: θ_0 and λ of shape {thetas.shape[1:]} do not broadcast against x {x.shape}")
+    thetas = thetas.reshape((T,) + (1,) * pad + thetas.shape[1:])
+    surrogate = get(surrogate)
+    if update == "none":
+        return spike(x[None] - thetas, surrogate)
+
+    def step(x_t, theta_t):
+        s = spike(x_t - theta_t, surrogate)
+        x_next = x_t - s * theta_t if update == "subtract" else x_t * (1.0 - s)
+        return x_next, s
+
+    _, spikes = jax.lax.scan(step, x, thetas)
+    return spikes
+
+
+def direct(x: jax.Array, T: int) -> jax.Array:
+    """Direct encoding: X repeated T times, ``[T, *x.shape]`` (an ordinary LIF consumes it)."""
+    _check_T(T)
+    return jnp.broadcast_to(x[None], (T,) + x.shape)
+
+
+def rate(x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()) -> jax.Array:
+    """Rate (thermometer) encoding: S_t = Θ(X − θ_t) with X held constant."""
+    _check_T(T)
+    return _threshold_encode(x, T, threshold, threshold_decay, surrogate, "none")
+
+
+def phase(x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()) -> jax.Array:
+    """Phase encoding, eq. 7: X_{t+1} = X_t − S_t θ_t, so Σ_t S_t θ_t approximates X from below."""
+    _check_T(T)
+    return _threshold_encode(x, T, threshold, threshold_decay, surrogate, "subtract")
+
+
+def ttfs(x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()) -> jax.Array:
+    """Time-to-first-spike encoding, eq. 8: X_{t+1} = X_t (1 − S_t); each neuron fires at most once."""
+    _check_T(T)
+    return _threshold_encode(x, T, threshold, threshold_decay, surrogate, "silence")
+
+
+def poisson(x: jax.Array, T: int, *, key: jax.Array, straight_through: bool = True) -> jax.Array:
+    """Poisson rate coding: S_t ~ Bernoulli(clip(X, 0, 1)), independent over t.
+
+    With ``straight_through`` the backward pass treats S_t as clip(X, 0, 1) (dS/dX = 1 inside [0, 1]);
+    otherwise no gradient reaches X.
+    """
+    _check_T(T)
+    p = jnp.clip(x, 0.0, 1.0)
+    draws = jax.random.bernoulli(key, p, (T,) + x.shape).astype(x.dtype)
+    if not straight_through:
+        return jax.lax.stop_gradient(draws)
+    return p + jax.lax.stop_gradient(draws - p)
+
+
+def encode(kind: str, x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5,
+           surrogate: SurrogateLike = Sigmoid(), key: jax.Array | None = None) -> jax.Array:
+    """Dispatches to the encoder named ``kind`` (one of ``KINDS``)."""
+    if kind not in KINDS:
+        raise ValueError(f"encoding: got {kind!r}; accepted: {', '.join(map(repr, KINDS))}")
+    if kind == "direct":
+        return direct(x, T)
+    if kind == "poisson":
+        if key is None:
+            raise ValueError("key: the poisson encoding needs a PRNG key")
+        return poisson(x, T, key=key, straight_through=get(surrogate) is not None)
+    return _threshold_encode(x, T, threshold, threshold_decay, surrogate, _UPDATES[kind])
+
+
+class TemporalEncoder(nn.Module):
+    """Turns images ``[B, H, W, C]`` into spikes ``[T, B, H, W, C']`` (DESIGN.md §4).
+
+    Attributes:
+      kind: one of ``KINDS``.
+      T: number of time steps.
+      features: width of the model's first conv (the LC conv); C' = ``lc_channels or features``.
+      learnable_threshold (LT): θ_0 and λ = sigmoid(ρ) are trained (per channel); off, constants.
+      learnable_conv (LC): encode the output of an owned conv3×3+BN instead of the raw image.
+      surrogate_gradient (SG): the encoder's spike uses ``surrogate`` in the backward pass; off, none.
+      lc_channels: overrides the LC conv's width (the paper's discussion uses 3).
+      neuron, neuron_kwargs: the neuron that follows ``direct`` encoding ("lif" or "learnable").
+    The encoding RNG for ``poisson`` comes from the ``"encoding"`` rng stream.
+    """
+
+    kind: str
+    T: int
+    features: int = 64
+    learnable_threshold: bool = True
+    learnable_conv: bool = True
+    surrogate_gradient: bool = True
+    lc_channels: int | None = None
+    surrogate: SurrogateLike = Sigmoid()
+    threshold_init: float = 1.0
+    threshold_decay_init: float = 0.5
+    neuron: str = "lif"
+    neuron_kwargs: dict | None = None
+    dtype: jnp.dtype | None = None
+
+    def _validate(self, x: jax.Array) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: got {self.kind!r}; accepted: {', '.join(map(repr, KINDS))}")
+        _check_T(self.T)
+        if x.ndim != 4:
+            raise ValueError(f"x: expected images [B, H, W, C], got shape {x.shape}")
+        if self.kind == "direct" and not self.learnable_conv:
+            raise ValueError("learnable_conv: the 'direct' encoding feeds a conv's output to a LIF; it needs LC on")
+        if self.neuron not in NEURONS:
+            raise ValueError(f"neuron: got {self.neuron!r}; accepted: {', '.join(map(repr, NEURONS))}")
+        if not 0.0 < self.threshold_decay_init < 1.0 or self.threshold_init <= 0.0:
+            raise ValueError("threshold_init must be > 0 and threshold_decay_init in (0, 1)")
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        self._validate(x)
+        x = x.astype(self.dtype or x.dtype)
+        if self.learnable_conv:
+            width = self.lc_channels or self.features
+            x = nn.Conv(width, (3, 3), padding=1, use_bias=False, kernel_init=torch_conv_init,
+                        dtype=self.dtype, name="conv")(x)
+            x = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name="bn", **conv_bn_kwargs)(x)
+        if self.kind == "direct":
+            return NEURONS[self.neuron](**(self.neuron_kwargs or {}), name="lif")(direct(x, self.T))
+        threshold, threshold_decay = self._thresholds(x.shape[-1])
+        surrogate = self.surrogate if self.surrogate_gradient else None
+        key = self.make_rng("encoding") if self.kind == "poisson" else None
+        s = encode(self.kind, x, self.T, threshold=threshold, threshold_decay=threshold_decay,
+                   surrogate=surrogate, key=key)
+        record_firing_rate(self, s)
+        return s
+
+    def _thresholds(self, channels: int) -> tuple[jax.Array, jax.Array]:
+        """θ_0 (kept ≥ 1e-3) and λ = sigmoid(ρ), per channel; trainable under LT, constants otherwise."""
+        rho0 = jnp.log(self.threshold_decay_init / (1.0 - self.threshold_decay_init))
+        theta_init = nn.initializers.constant(self.threshold_init)
+        rho_init = nn.initializers.constant(rho0)
+        if self.learnable_threshold:
+            theta0 = self.param("threshold", theta_init, (channels,))
+            rho = self.param("threshold_decay_logit", rho_init, (channels,))
+        else:
+            theta0 = theta_init(None, (channels,))
+            rho = rho_init(None, (channels,))
+        return jnp.maximum(theta0, _MIN_THRESHOLD), jax.nn.sigmoid(rho)

@@ -1,0 +1,20 @@
+"""The benchmark script runs on tiny sizes and prints its table (no timing is asserted)."""
+
+import pytest
+
+
+def test_lif_benchmark_prints_a_throughput_table(experiment, capsys):
+    experiment("benchmark").main(["lif", "--T", "2", "--N", "64", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "| snnjax | jax" in out and "elements/s" in out
+
+
+def test_time_it_counts_calls_and_returns_a_median(experiment):
+    calls = []
+    seconds = experiment("benchmark").time_it(lambda: calls.append(1), repeats=3, warmup=1)
+    assert len(calls) == 4 and seconds >= 0
+
+
+def test_bad_sizes_are_rejected(experiment):
+    with pytest.raises(SystemExit):
+        experiment("benchmark").parse_args(["lif", "--N", "0"])

@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from snnjax.layers import conv_bn_kwargs, torch_conv_init
+from snnjax.layers import conv_bn
 from snnjax.neurons import NEURONS, record_firing_rate
 from snnjax.surrogate import Sigmoid, SurrogateLike, get, spike
 
@@ -125,6 +125,8 @@ class TemporalEncoder(nn.Module):
       learnable_conv (LC): encode the output of an owned conv3×3+BN instead of the raw image.
       surrogate_gradient (SG): the encoder's spike uses ``surrogate`` in the backward pass; off, none.
       lc_channels: overrides the LC conv's width (the paper's discussion uses 3).
+      lc_kernel_size, lc_strides, lc_padding, bn_momentum, bn_epsilon: the LC conv+BN's geometry and BN
+        settings (defaults: QKFormer's 3×3/1 conv with PyTorch BN; YOLOv5 uses 6×6/2, pad 2, BN 0.97/1e-3).
       neuron, neuron_kwargs: the neuron that follows ``direct`` encoding ("lif" or "learnable").
     The encoding RNG for ``poisson`` comes from the ``"encoding"`` rng stream.
     """
@@ -136,6 +138,11 @@ class TemporalEncoder(nn.Module):
     learnable_conv: bool = True
     surrogate_gradient: bool = True
     lc_channels: int | None = None
+    lc_kernel_size: tuple[int, int] = (3, 3)
+    lc_strides: tuple[int, int] = (1, 1)
+    lc_padding: int = 1
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
     surrogate: SurrogateLike = Sigmoid()
     threshold_init: float = 1.0
     threshold_decay_init: float = 0.5
@@ -160,11 +167,10 @@ class TemporalEncoder(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         self._validate(x)
         x = x.astype(self.dtype or x.dtype)
-        if self.learnable_conv:
-            width = self.lc_channels or self.features
-            x = nn.Conv(width, (3, 3), padding=1, use_bias=False, kernel_init=torch_conv_init,
-                        dtype=self.dtype, name="conv")(x)
-            x = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name="bn", **conv_bn_kwargs)(x)
+        if self.learnable_conv:  # on the static image: the conv of X repeated T times is conv(X) repeated
+            x = conv_bn(x, features=self.lc_channels or self.features, kernel_size=self.lc_kernel_size,
+                        strides=self.lc_strides, padding=self.lc_padding, train=train,
+                        bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, dtype=self.dtype)
         if self.kind == "direct":
             return NEURONS[self.neuron](**(self.neuron_kwargs or {}), name="lif")(direct(x, self.T))
         threshold, threshold_decay = self._thresholds(x.shape[-1])

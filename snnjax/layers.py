@@ -16,9 +16,6 @@ import jax.numpy as jnp
 # PyTorch's default conv/linear weight init, kaiming_uniform(a=√5): U(−1/√fan_in, 1/√fan_in).
 torch_conv_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
-# PyTorch BatchNorm defaults (momentum 0.1 in PyTorch's convention = 0.9 in Flax's), eps 1e-5.
-conv_bn_kwargs = {"momentum": 0.9, "epsilon": 1e-5}
-
 SEW_MODES = ("add", "and", "iand")
 
 
@@ -53,11 +50,39 @@ def sew(spikes: jax.Array, shortcut: jax.Array, mode: str) -> jax.Array:
     raise ValueError(f"sew: got {mode!r}; accepted: {', '.join(map(repr, SEW_MODES))}")
 
 
-class ConvBN(nn.Module):
-    """Conv (PyTorch init) then BatchNorm over time-folded ``[T, B, H, W, C]`` input.
+def conv_bn(
+    x: jax.Array,
+    *,
+    features: int,
+    kernel_size: Sequence[int] = (3, 3),
+    strides: Sequence[int] = (1, 1),
+    padding: int | str = 1,
+    use_bias: bool = False,
+    pool: bool = False,
+    train: bool = False,
+    bn_momentum: float = 0.9,
+    bn_epsilon: float = 1e-5,
+    dtype: jnp.dtype | None = None,
+) -> jax.Array:
+    """Conv (PyTorch init) → BatchNorm (→ 3×3/2 max-pool) on ``[N, H, W, C]``.
 
-    ``pool`` inserts a 3×3 stride-2 max-pool (padding 1, −inf) between BN and the output, as in
-    QKFormer's patch embedding.
+    Call it inside a compact Linen method: it creates that module's ``conv`` and ``bn`` submodules.
+    BN defaults are PyTorch's (momentum 0.1 = Flax 0.9, eps 1e-5).
+    """
+    fan_in = x.shape[-1] * math.prod(kernel_size)
+    y = nn.Conv(features, tuple(kernel_size), tuple(strides), padding=padding, use_bias=use_bias,
+                kernel_init=torch_conv_init, bias_init=torch_bias_init(fan_in), dtype=dtype, name="conv")(x)
+    y = nn.BatchNorm(use_running_average=not train, momentum=bn_momentum, epsilon=bn_epsilon, dtype=dtype,
+                     name="bn")(y)
+    if pool:
+        y = nn.max_pool(y, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+    return y
+
+
+class ConvBN(nn.Module):
+    """:func:`conv_bn` over time-folded ``[T, B, H, W, C]`` input (BN statistics shared over time).
+
+    ``pool`` inserts a 3×3 stride-2 max-pool (padding 1, −inf) after BN, as in QKFormer's patch embedding.
     """
 
     features: int
@@ -66,17 +91,13 @@ class ConvBN(nn.Module):
     padding: int | str = 1
     use_bias: bool = False
     pool: bool = False
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
     dtype: jnp.dtype | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        T = x.shape[0]
-        y = fold_time(x)
-        fan_in = y.shape[-1] * math.prod(self.kernel_size)
-        y = nn.Conv(self.features, tuple(self.kernel_size), tuple(self.strides), padding=self.padding,
-                    use_bias=self.use_bias, kernel_init=torch_conv_init,
-                    bias_init=torch_bias_init(fan_in), dtype=self.dtype, name="conv")(y)
-        y = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name="bn", **conv_bn_kwargs)(y)
-        if self.pool:
-            y = nn.max_pool(y, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
-        return unfold_time(y, T)
+        y = conv_bn(fold_time(x), features=self.features, kernel_size=self.kernel_size, strides=self.strides,
+                    padding=self.padding, use_bias=self.use_bias, pool=self.pool, train=train,
+                    bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, dtype=self.dtype)
+        return unfold_time(y, x.shape[0])

@@ -184,3 +184,16 @@ def test_module_rejects_bad_configuration(field, value, match):
 def test_module_rejects_non_image_input():
     with pytest.raises(ValueError, match=r"x: expected images \[B, H, W, C\]"):
         _init(encoding.TemporalEncoder("phase", 2), jnp.ones((2, 6, 6)))
+
+
+def test_lc_conv_geometry_and_bn_settings_are_configurable():
+    module = encoding.TemporalEncoder("phase", 2, features=4, lc_kernel_size=(6, 6), lc_strides=(2, 2),
+                                      lc_padding=2, bn_momentum=0.97, bn_epsilon=1e-3)
+    variables = _init(module)
+    assert variables["params"]["conv"]["kernel"].shape == (6, 6, 3, 4)
+    _, state = module.apply(variables, IMAGES, train=True, rngs={"encoding": jax.random.PRNGKey(2)},
+                            mutable=["batch_stats", "firing_rates"])
+    chex.assert_shape(_apply(module, variables), (2, 2, 3, 3, 4))
+    y = jax.lax.conv_general_dilated(IMAGES, variables["params"]["conv"]["kernel"], (2, 2), ((2, 2), (2, 2)),
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(state["batch_stats"]["bn"]["mean"], 0.03 * y.mean((0, 1, 2)), rtol=1e-4, atol=1e-6)

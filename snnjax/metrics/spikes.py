@@ -1,0 +1,61 @@
+"""Spike statistics: per-layer firing rates and the time-shuffling test (paper, Appendix B)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from snnjax.neurons import LIF, LearnableLIF
+
+
+def firing_rates(collection: Any) -> dict[str, jax.Array]:
+    """Mean firing rate per spiking layer from a sown ``firing_rates`` collection.
+
+    Layers are named by their module path (``"stage1_0/tssa/q_lif"``); a module called several times
+    (several sown values) gets the mean of its values. Jittable.
+    """
+    rates = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(collection, is_leaf=lambda x: isinstance(x, tuple))[0]:
+        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
+        if names and names[-1] == "rate":
+            names = names[:-1]
+        values = leaf if isinstance(leaf, tuple) else (leaf,)
+        rates["/".join(names)] = jnp.mean(jnp.stack([jnp.asarray(v, jnp.float32) for v in values]))
+    return rates
+
+
+def shuffle_time(spikes: jax.Array, key: jax.Array) -> jax.Array:
+    """Permutes every neuron's spike train over time (axis 0), independently per neuron.
+
+    Each neuron keeps its spike count and loses its spike timing: ``spikes [T, ...]`` -> ``[T, ...]``.
+    """
+    order = jnp.argsort(jax.random.uniform(key, spikes.shape), axis=0)
+    return jnp.take_along_axis(spikes, order, axis=0)
+
+
+def shuffle_time_interceptor(key: jax.Array, T: int | None = None,
+                             neurons: tuple[type, ...] = (LIF, LearnableLIF)) -> Callable:
+    """A Flax method interceptor applying :func:`shuffle_time` to the output of every neuron module.
+
+    Use as ``with nn.intercept_methods(shuffle_time_interceptor(key)): model.apply(...)``; the model
+    needs no flag. Each intercepted call gets its own key (folded with the call's order). When ``T`` is
+    given, an output whose leading axis is ``T·B`` rather than ``T`` (a neuron scanned over the merged
+    time-batch axis, as QKFormer's official SSA projection) is shuffled over its ``T`` steps only.
+    """
+    calls = itertools.count()
+
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if context.method_name != "__call__" or not isinstance(context.module, neurons):
+            return out
+        sub = jax.random.fold_in(key, next(calls))
+        if T is None or out.shape[0] == T:
+            return shuffle_time(out, sub)
+        merged = out.reshape((T, out.shape[0] // T) + out.shape[1:])
+        return shuffle_time(merged, sub).reshape(out.shape)
+
+    return interceptor
+

@@ -1,0 +1,278 @@
+"""QKFormer for CIFAR (official ``cifar10/model.py``; specs/qkformer.md), time-major ``[T, B, H, W, C]``.
+
+    encoder        TemporalEncoder: images [B, H, W, 3] -> spikes [T, B, H, W, D/8] with LC on (it owns
+                   PatchEmbedInit's proj_conv/proj_bn and replaces proj_lif), [T, B, H, W, 3] with LC off
+    patch_embed1   PatchEmbedInit(D/4):      -> [T, B, H, W, D/4]     (with LC off it starts with proj conv-BN-LIF)
+    stage1_0       Q-K token attention block (D/4)
+    patch_embed2   PatchEmbeddingStage(D/2): -> [T, B, H/2, W/2, D/2]
+    stage2_0       Q-K token attention block (D/2)
+    patch_embed3   PatchEmbeddingStage(D):   -> [T, B, H/4, W/4, D]
+    stage3_i       SSA blocks (D), i = 0 .. L-3
+    head           logits = Linear(mean over T, H, W)
+
+Every "conv -> BN -> LIF" folds time into the batch (shared BN statistics). The residual stream is the
+SEW "ADD" sum of spikes (integer valued, no BN or LIF after the sums).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from snnjax.encoding import KINDS, TemporalEncoder
+from snnjax.layers import ConvBN, fold_time, unfold_time
+from snnjax.neurons import NEURONS
+from snnjax.surrogate import Sigmoid, SurrogateLike, get
+
+SSA_SCALE = 0.125  # the official constant, not head_dim ** -0.5
+ATTN_THRESHOLD = 0.5  # V_th of the two attention LIFs
+# timm's trunc_normal_(std=.02) truncates at ±2 absolute = ±100 std, i.e. effectively a plain normal.
+head_init = nn.initializers.truncated_normal(0.02, lower=-100.0, upper=100.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spiking:
+    """Settings shared by every spiking layer: the neuron, its parameters and the compute dtype.
+
+    Its helpers create Linen submodules, so call them inside a compact ``__call__``.
+    """
+
+    neuron: str = "lif"
+    tau: float = 2.0
+    v_reset: float | None = 0.0
+    detach_reset: bool = True
+    surrogate: SurrogateLike = Sigmoid()
+    dtype: Any = None
+
+    def neuron_kwargs(self, v_threshold: float = 1.0) -> dict:
+        return dict(tau=self.tau, v_threshold=v_threshold, v_reset=self.v_reset,
+                    detach_reset=self.detach_reset, surrogate=self.surrogate)
+
+    def lif(self, x: jax.Array, name: str, v_threshold: float = 1.0) -> jax.Array:
+        """Spikes of the configured neuron over the leading (time) axis of ``x``."""
+        return NEURONS[self.neuron](**self.neuron_kwargs(v_threshold), name=name)(x)
+
+    def conv_bn(self, x: jax.Array, features: int, name: str, train: bool, *, kernel: int = 1,
+                strides: int = 1, use_bias: bool = False, pool: bool = False) -> jax.Array:
+        """ConvBN named ``name`` (PyTorch ``{name}_conv``/``{name}_bn``), "same" padding, time folded."""
+        return ConvBN(features, (kernel, kernel), (strides, strides), padding=kernel // 2, use_bias=use_bias,
+                      pool=pool, dtype=self.dtype, name=name)(x, train)
+
+    def conv_bn_lif(self, x: jax.Array, features: int, name: str, train: bool, **conv_kwargs) -> jax.Array:
+        """LIF(BN(Conv(x))), the LIF named ``{name}_lif``."""
+        return self.lif(self.conv_bn(x, features, name, train, **conv_kwargs), f"{name}_lif")
+
+
+class PatchEmbedInit(nn.Module):
+    """out = LIF(BN(conv3×3(a))) + LIF(BN(conv1×1(a))), a = LIF(BN(conv3×3(x))) (§1.2), width ``features``.
+
+    With ``stem=False`` the input already is ``a`` (the temporal encoder owns proj_conv/proj_bn/proj_lif).
+    """
+
+    features: int
+    spiking: Spiking
+    stem: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        cfg = self.spiking
+        if self.stem:
+            x = cfg.conv_bn_lif(x, self.features // 2, "proj", train, kernel=3)
+        main = cfg.conv_bn_lif(x, self.features, "proj1", train, kernel=3)
+        return main + cfg.conv_bn_lif(x, self.features, "proj_res", train, kernel=1)
+
+
+class PatchEmbeddingStage(nn.Module):
+    """Halves H and W (§1.3): out = LIF(pool(BN(conv3×3(LIF(BN(conv3×3(x))))))) + LIF(BN(conv1×1/s2(x)))."""
+
+    features: int
+    spiking: Spiking
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        cfg = self.spiking
+        a = cfg.conv_bn_lif(x, self.features, "proj3", train, kernel=3)
+        main = cfg.conv_bn_lif(a, self.features, "proj4", train, kernel=3, pool=True)
+        return main + cfg.conv_bn_lif(x, self.features, "proj_res", train, kernel=1, strides=2)
+
+
+class TokenQKAttention(nn.Module):
+    """Q-K token attention (§1.4): A = LIF_0.5(Σ_{j in head} Q_j) per token, out = LIF(BN(proj(A ⊙ K))).
+
+    Q, K = LIF(BN(1×1 conv(x))); A: [T, B, H, W, heads] is a binary mask over the tokens of each head.
+    """
+
+    num_heads: int
+    spiking: Spiking
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        cfg = self.spiking
+        C = x.shape[-1]
+        heads = x.shape[:-1] + (self.num_heads, C // self.num_heads)
+        q = cfg.conv_bn_lif(x, C, "q", train).reshape(heads)
+        k = cfg.conv_bn_lif(x, C, "k", train).reshape(heads)
+        mask = cfg.lif(jnp.sum(q, axis=-1), "attn_lif", ATTN_THRESHOLD)
+        y = (mask[..., None] * k).reshape(x.shape)
+        return cfg.conv_bn_lif(y, C, "proj", train, use_bias=True)
+
+
+class SpikingSelfAttention(nn.Module):
+    """Spikformer SSA (§1.6): out = LIF(BN(proj(LIF_0.5(0.125 · Q (Kᵀ V))))) per head, no softmax.
+
+    ``official_scan`` reproduces the official proj_lif, which scans over the merged T·B axis (the
+    membrane leaks across the samples of a batch); with one sample it equals the correct LIF.
+    """
+
+    num_heads: int
+    spiking: Spiking
+    official_scan: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        cfg = self.spiking
+        T, B, H, W, C = x.shape
+        heads = (T, B, H * W, self.num_heads, C // self.num_heads)
+        q, k, v = (cfg.conv_bn_lif(x, C, name, train).reshape(heads) for name in ("q", "k", "v"))
+        kv = jnp.einsum("tbnhd,tbnhe->tbhde", k, v)
+        s = jnp.einsum("tbnhd,tbhde->tbnhe", q, kv) * SSA_SCALE
+        a = cfg.lif(s.reshape(x.shape), "attn_lif", ATTN_THRESHOLD)
+        p = cfg.conv_bn(a, C, "proj", train, use_bias=True)
+        if self.official_scan:
+            return unfold_time(cfg.lif(fold_time(p), "proj_lif"), T)
+        return cfg.lif(p, "proj_lif")
+
+
+class MLP(nn.Module):
+    """out = LIF(BN(conv1×1(LIF(BN(conv1×1(x)))))), widths C -> ``hidden`` -> C, convs with bias (§1.5)."""
+
+    hidden: int
+    spiking: Spiking
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        cfg = self.spiking
+        h = cfg.conv_bn_lif(x, self.hidden, "mlp1", train, use_bias=True)
+        return cfg.conv_bn_lif(h, x.shape[-1], "mlp2", train, use_bias=True)
+
+
+class Block(nn.Module):
+    """x = x + attention(x); x = x + MLP(x). Token Q-K attention ("tssa") or SSA ("ssa")."""
+
+    token_attention: bool
+    num_heads: int
+    mlp_ratio: float
+    spiking: Spiking
+    official_ssa_scan: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        if self.token_attention:
+            attention = TokenQKAttention(self.num_heads, self.spiking, name="tssa")
+        else:
+            attention = SpikingSelfAttention(self.num_heads, self.spiking, self.official_ssa_scan, name="ssa")
+        x = x + attention(x, train)
+        return x + MLP(int(x.shape[-1] * self.mlp_ratio), self.spiking, name="mlp")(x, train)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(ok: bool, attr: str, value, accepted: str) -> None:
+    if not ok:
+        raise ValueError(f"{attr}: got {value!r}; accepted: {accepted}")
+
+
+class QKFormer(nn.Module):
+    """QKFormer-L-D for CIFAR-sized images: ``x`` normalised images ``[B, H, W, C]`` -> logits ``[B, classes]``.
+
+    Stage widths D/4, D/2, D with ``num_heads`` heads each; stages 1-2 hold one Q-K token attention
+    block, stage 3 holds L-2 SSA blocks. ``encoding="direct"`` with LC on (the default) is the official
+    model. ``dtype`` is the compute dtype (params stay float32; logits are float32). Firing rates are
+    sown into ``firing_rates``; ``poisson`` draws from the ``encoding`` rng stream.
+    """
+
+    embed_dim: int = 256
+    depth: int = 3
+    num_classes: int = 10
+    T: int = 4
+    mlp_ratio: float = 4.0
+    num_heads: int = 8
+    encoding: str = "direct"
+    learnable_threshold: bool = True
+    learnable_conv: bool = True
+    surrogate_gradient: bool = True
+    lc_channels: int | None = None
+    neuron: str = "lif"
+    v_reset: float | None = 0.0
+    detach_reset: bool = True
+    tau: float = 2.0
+    surrogate: SurrogateLike = Sigmoid()
+    official_ssa_scan: bool = False
+    dtype: Any = None
+
+    def _validate(self, x: jax.Array) -> None:
+        _check(_is_int(self.num_heads) and self.num_heads >= 1, "num_heads", self.num_heads, "an int >= 1")
+        multiple = math.lcm(8, 4 * self.num_heads)
+        _check(_is_int(self.embed_dim) and self.embed_dim > 0 and self.embed_dim % multiple == 0, "embed_dim",
+               self.embed_dim, f"a positive multiple of {multiple} (D/4 split into {self.num_heads} heads, D/8 stem)")
+        _check(_is_int(self.depth) and self.depth >= 2, "depth", self.depth, "an int >= 2")
+        _check(_is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an int >= 1")
+        _check(_is_int(self.T) and self.T >= 1, "T", self.T, "an int >= 1")
+        _check(isinstance(self.mlp_ratio, (int, float)) and int(self.embed_dim // 4 * self.mlp_ratio) >= 1,
+               "mlp_ratio", self.mlp_ratio, "a number > 0 with int(embed_dim / 4 * mlp_ratio) >= 1")
+        _check(self.encoding in KINDS, "encoding", self.encoding, ", ".join(map(repr, KINDS)))
+        _check(self.neuron in NEURONS, "neuron", self.neuron, ", ".join(map(repr, NEURONS)))
+        for attr in ("learnable_threshold", "learnable_conv", "surrogate_gradient", "detach_reset",
+                     "official_ssa_scan"):
+            _check(isinstance(getattr(self, attr), bool), attr, getattr(self, attr), "True or False")
+        _check(self.lc_channels is None or (_is_int(self.lc_channels) and self.lc_channels >= 1), "lc_channels",
+               self.lc_channels, "None or an int >= 1")
+        _check(self.v_reset is None or isinstance(self.v_reset, (int, float)), "v_reset", self.v_reset,
+               "None (soft reset) or a number (hard reset)")
+        _check(isinstance(self.tau, (int, float)) and self.tau > 1, "tau", self.tau, "a number > 1")
+        _check(not self.official_ssa_scan or self.neuron == "lif", "official_ssa_scan", self.official_ssa_scan,
+               "True only with neuron='lif' (the learnable LIF has per-time-step params, the bug scans T·B steps)")
+        _check(self.dtype is None or jnp.issubdtype(self.dtype, jnp.floating), "dtype", self.dtype,
+               "None or a floating dtype, e.g. jnp.bfloat16")
+        get(self.surrogate)
+        _check(x.ndim == 4, "x", x.shape, "images [B, H, W, C]")
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        self._validate(x)
+        cfg = Spiking(self.neuron, self.tau, self.v_reset, self.detach_reset, self.surrogate, self.dtype)
+        D = self.embed_dim
+        block = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, spiking=cfg)
+        x = TemporalEncoder(
+            kind=self.encoding, T=self.T, features=D // 8, learnable_threshold=self.learnable_threshold,
+            learnable_conv=self.learnable_conv, surrogate_gradient=self.surrogate_gradient,
+            lc_channels=self.lc_channels, surrogate=self.surrogate, neuron=self.neuron,
+            neuron_kwargs=cfg.neuron_kwargs(), dtype=self.dtype, name="encoder",
+        )(x, train)
+        x = PatchEmbedInit(D // 4, cfg, stem=not self.learnable_conv, name="patch_embed1")(x, train)
+        x = Block(token_attention=True, **block, name="stage1_0")(x, train)
+        x = PatchEmbeddingStage(D // 2, cfg, name="patch_embed2")(x, train)
+        x = Block(token_attention=True, **block, name="stage2_0")(x, train)
+        x = PatchEmbeddingStage(D, cfg, name="patch_embed3")(x, train)
+        for i in range(self.depth - 2):
+            x = Block(token_attention=False, **block, official_ssa_scan=self.official_ssa_scan,
+                      name=f"stage3_{i}")(x, train)
+        features = jnp.mean(x, axis=(0, 2, 3), dtype=jnp.float32)
+        return nn.Dense(self.num_classes, kernel_init=head_init, name="head")(features)
+
+
+def qkformer(name: str, **kwargs) -> QKFormer:
+    """QKFormer named "L-D" (depth L >= 2, embed_dim D a multiple of 32), e.g. "3-256" or "4-384"."""
+    match = re.fullmatch(r"(\d+)-(\d+)", name) if isinstance(name, str) else None
+    if match is None or int(match[1]) < 2 or int(match[2]) < 32 or int(match[2]) % 32:
+        raise ValueError(f"model: got {name!r}; accepted: 'L-D' with depth L >= 2 and embed_dim D a multiple "
+                         "of 32, e.g. '3-256' (paper) or '4-384' (official CIFAR config)")
+    return QKFormer(embed_dim=int(match[2]), depth=int(match[1]), **kwargs)

@@ -1,0 +1,72 @@
+"""npz:PATH datasets: loading and validation errors that name the offending key."""
+
+import numpy as np
+import pytest
+
+from snnjax.data import load_classification
+
+
+def arrays(**override):
+    rng = np.random.default_rng(0)
+    data = {
+        "x_train": rng.integers(0, 256, (6, 5, 4, 2), dtype=np.uint8),
+        "y_train": np.array([0, 1, 2, 0, 1, 2], np.int64),
+        "x_test": rng.integers(0, 256, (3, 5, 4, 2), dtype=np.uint8),
+        "y_test": np.array([2, 1, 0], np.uint8),
+    }
+    data.update(override)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def save(tmp_path, **override):
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays(**override))
+    return f"npz:{path}"
+
+
+def test_loads_and_computes_stats(tmp_path):
+    name = save(tmp_path)
+    data = load_classification(name)
+    assert data.name == name and data.num_classes == 3
+    assert data.x_train.shape == (6, 5, 4, 2) and data.y_train.dtype == np.int32
+    assert data.y_test.dtype == np.int32 and data.y_test.tolist() == [2, 1, 0]
+    x = data.x_train.astype(np.float64) / 255
+    np.testing.assert_allclose(data.mean, x.mean((0, 1, 2)))
+    np.testing.assert_allclose(data.std, x.std((0, 1, 2)))
+
+
+def test_declared_num_classes(tmp_path):
+    assert load_classification(save(tmp_path, num_classes=np.array(7))).num_classes == 7
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (dict(y_test=None), r"missing key\(s\) \['y_test'\]"),
+        (
+            dict(x_train=np.zeros((6, 5, 4), np.uint8)),
+            r"'x_train' must be a non-empty uint8 array \[N, H, W, C\]",
+        ),
+        (dict(x_test=np.zeros((3, 5, 4, 2), np.float32)), r"'x_test' must be a non-empty uint8"),
+        (
+            dict(y_train=np.zeros(5, np.int64)),
+            r"'y_train' must be an integer array of shape \(6,\)",
+        ),
+        (dict(y_test=np.array([0.0, 1.0, 2.0])), r"'y_test' must be an integer array"),
+        (
+            dict(x_test=np.zeros((3, 5, 5, 2), np.uint8)),
+            r"'x_test' images are \(5, 5, 2\) but 'x_train'",
+        ),
+        (dict(y_train=np.array([0, 1, 2, 0, 1, -1])), r"'y_train' labels must lie in \[0, 3\)"),
+        (dict(num_classes=np.array(2)), r"'y_train' labels must lie in \[0, 2\)"),
+        (dict(num_classes=np.array([3])), r"'num_classes' must be an integer scalar"),
+    ],
+)
+def test_validation_errors_name_the_key(tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        load_classification(save(tmp_path, **override))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_classification(f"npz:{tmp_path / 'nope.npz'}")

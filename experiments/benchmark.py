@@ -2,12 +2,20 @@
 
     python experiments/benchmark.py lif                    # LIF forward+backward, T=4 × 16.8M neurons
     python experiments/benchmark.py lif --T 4 --N 1048576 --dtype bfloat16
+    python experiments/benchmark.py qkformer               # 3-256 and 4-384, batch 64/256, fp32/bf16
+    python experiments/benchmark.py qkformer --models 3-256 --batch_sizes 64 --dtypes float32 --steps 3
 
 ``lif`` times one forward + backward pass of a multi-step LIF (QKFormer's settings: τ=2, hard reset,
 detach_reset, sigmoid surrogate) over ``[T, N]`` and prints elements/s and the effective memory
 bandwidth, counting the four tensors of T·N elements that any implementation must move (read x,
 write spikes, read the spike cotangent, write the input gradient). SpikingJelly's multi-step
 ``LIFNode`` runs in the same process on PyTorch's device of choice (CPU here) when importable.
+
+``qkformer`` times the real CIFAR train step (``snnjax.train.classification``: on-device batch gather,
+forward, soft-target cross-entropy, backward, AdamW; direct encoding, standard LIF, official settings,
+no augmentation) and the eval step on 32×32 images, T=4, and prints img/s, step time and the
+compiled step's memory footprint (XLA's memory analysis: arguments + outputs + temporaries − aliased),
+next to the official PyTorch code's figures on an H200 (DESIGN.md §7) when running on a GPU.
 """
 
 from __future__ import annotations
@@ -109,6 +117,83 @@ def bench_lif(args: argparse.Namespace) -> None:
         print(f"\nsnnjax is {rows[1][2] / rows[0][2]:.2f}× SpikingJelly's throughput")
 
 
+# The official QKFormer code on one H200 (PyTorch 2.11 + SpikingJelly CuPy, AMP fp16, T=4, 32×32), DESIGN.md §7:
+# (model, batch) -> (train img/s, eval img/s, peak GiB).
+QKFORMER_REFERENCE = {("3-256", 64): (1807, 4254, 4.4), ("4-384", 64): (1419, 3485, 7.3),
+                      ("3-256", 256): (3444, 10728, 17.3)}
+
+
+def qkformer_steps(model: str, batch_size: int, dtype: str):
+    """The jitted train and eval steps of the CIFAR task for one configuration, with their inputs."""
+    from snnjax.data import ClassificationData, CIFAR_MEAN, CIFAR_STD
+    from snnjax.train import classification, loop
+    from snnjax.train.config import ClassificationConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig
+    from snnjax.train.optim import make_optimizer
+    from snnjax.train.state import create_train_state
+
+    config = ClassificationConfig(
+        model=ModelConfig(name=model, encoding="direct", neuron="lif", dtype=dtype),
+        data=DataConfig(dataset="synthetic", augment="none", label_smoothing=0.0),
+        optim=OptimConfig(warmup_epochs=0, cooldown_epochs=0),
+        loop=LoopConfig(workdir="", batch_size=batch_size, eval_batch_size=batch_size, progress=False))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2 * batch_size, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, (2 * batch_size,), dtype=np.int32)
+    data = ClassificationData(images, labels, images, labels, 10, CIFAR_MEAN, CIFAR_STD, "random")
+    mesh = loop.setup_devices(config.loop)
+    task = classification.ClassificationTask(config, data, classification.build_model(config.model, 10), mesh)
+    tx = make_optimizer(config.optim, 1, task.steps_per_epoch)
+    key = jax.random.key_data(jax.random.key(0))
+    state = jax.jit(lambda k: create_train_state(task.init_variables(k), tx, k),
+                    out_shardings=loop.replicated(mesh))(key)
+    batch = next(task.train_batches(0, key))
+    eval_batch = next(task.eval_batches())
+    totals = loop.replicate(jax.tree_util.tree_map(
+        lambda s: np.zeros(s.shape, s.dtype),
+        jax.eval_shape(task.eval_sums, state.variables, eval_batch, task.data, key)), mesh)
+    return task, loop.make_train_step(task, tx, mesh), loop.make_eval_step(task, mesh), state, batch, eval_batch, totals
+
+
+def compiled_bytes(jitted, *args) -> int | None:
+    """Bytes a compiled step holds at its peak, from XLA's memory analysis (None if unavailable)."""
+    analysis = jitted.lower(*args).compile().memory_analysis()
+    if analysis is None:
+        return None
+    return (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+            + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+
+
+def bench_qkformer(args: argparse.Namespace) -> None:
+    on_gpu = jax.devices()[0].platform == "gpu"
+    print(f"QKFormer on {jax.devices()[0].device_kind} ({len(jax.devices())} device(s)), 32×32, T=4, "
+          f"median of {args.steps} steps\n")
+    print("| model | batch | dtype | train img/s | train step (ms) | eval img/s | train memory (GiB) | "
+          "reference train / eval img/s, GiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for model in args.models:
+        for batch_size in args.batch_sizes:
+            for dtype in args.dtypes:
+                task, train_step, eval_step, state, batch, eval_batch, totals = qkformer_steps(model, batch_size, dtype)
+                memory = compiled_bytes(train_step, state, batch, task.data)
+
+                def train_once():
+                    nonlocal state
+                    state, metrics = train_step(state, batch, task.data)
+                    jax.block_until_ready(metrics)
+
+                def eval_once():
+                    jax.block_until_ready(eval_step(jax.tree_util.tree_map(jnp.copy, totals), state.variables,
+                                                    eval_batch, task.data, state.rng))
+
+                train_s = time_it(train_once, args.steps, warmup=1)
+                eval_s = time_it(eval_once, args.steps, warmup=1)
+                ref = QKFORMER_REFERENCE.get((model, batch_size)) if on_gpu else None
+                ref_text = f"{ref[0]} / {ref[1]}, {ref[2]}" if ref else "n/a"
+                mem_text = f"{memory / 2**30:.2f}" if memory is not None else "n/a"
+                print(f"| {model} | {batch_size} | {dtype} | {batch_size / train_s:.1f} | {train_s * 1e3:.1f} | "
+                      f"{batch_size / eval_s:.1f} | {mem_text} | {ref_text} |", flush=True)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="benchmark", required=True)
@@ -118,9 +203,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     p.add_argument("--repeats", type=int, default=10)
     p.set_defaults(run=bench_lif)
+    q = sub.add_parser("qkformer", help="QKFormer CIFAR train/eval throughput")
+    q.add_argument("--models", nargs="+", default=["3-256", "4-384"])
+    q.add_argument("--batch_sizes", nargs="+", type=int, default=[64, 256])
+    q.add_argument("--dtypes", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
+    q.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after one warm-up)")
+    q.set_defaults(run=bench_qkformer)
     args = parser.parse_args(argv)
-    if args.T < 1 or args.N < 1 or args.repeats < 1:
-        parser.error("arguments --T, --N and --repeats must be positive integers")
+    sizes = [args.T, args.N, args.repeats] if args.benchmark == "lif" else [args.steps, *args.batch_sizes]
+    if min(sizes) < 1:
+        parser.error("sizes, steps and repeats must be positive integers")
     return args
 
 

@@ -18,3 +18,10 @@ def test_time_it_counts_calls_and_returns_a_median(experiment):
 def test_bad_sizes_are_rejected(experiment):
     with pytest.raises(SystemExit):
         experiment("benchmark").parse_args(["lif", "--N", "0"])
+
+
+def test_qkformer_benchmark_times_the_real_train_and_eval_steps(experiment, capsys):
+    experiment("benchmark").main(["qkformer", "--models", "2-32", "--batch_sizes", "2", "--dtypes", "float32",
+                                  "--steps", "1"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2-32 |")]
+    assert len(row) == 1 and row[0].split("|")[3].strip() == "float32"

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from snnjax.encoding import KINDS, TemporalEncoder
 from snnjax.layers import ConvBN, fold_time, unfold_time
+from snnjax.models.checks import check, is_int
 from snnjax.neurons import NEURONS
 from snnjax.surrogate import Sigmoid, SurrogateLike, get
 
@@ -181,15 +182,6 @@ class Block(nn.Module):
         return x + MLP(int(x.shape[-1] * self.mlp_ratio), self.spiking, name="mlp")(x, train)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check(ok: bool, attr: str, value, accepted: str) -> None:
-    if not ok:
-        raise ValueError(f"{attr}: got {value!r}; accepted: {accepted}")
-
-
 class QKFormer(nn.Module):
     """QKFormer-L-D for CIFAR-sized images: ``x`` normalised images ``[B, H, W, C]`` -> logits ``[B, classes]``.
 
@@ -219,31 +211,31 @@ class QKFormer(nn.Module):
     dtype: Any = None
 
     def _validate(self, x: jax.Array) -> None:
-        _check(_is_int(self.num_heads) and self.num_heads >= 1, "num_heads", self.num_heads, "an int >= 1")
+        check(is_int(self.num_heads) and self.num_heads >= 1, "num_heads", self.num_heads, "an int >= 1")
         multiple = math.lcm(8, 4 * self.num_heads)
-        _check(_is_int(self.embed_dim) and self.embed_dim > 0 and self.embed_dim % multiple == 0, "embed_dim",
+        check(is_int(self.embed_dim) and self.embed_dim > 0 and self.embed_dim % multiple == 0, "embed_dim",
                self.embed_dim, f"a positive multiple of {multiple} (D/4 split into {self.num_heads} heads, D/8 stem)")
-        _check(_is_int(self.depth) and self.depth >= 2, "depth", self.depth, "an int >= 2")
-        _check(_is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an int >= 1")
-        _check(_is_int(self.T) and self.T >= 1, "T", self.T, "an int >= 1")
-        _check(isinstance(self.mlp_ratio, (int, float)) and int(self.embed_dim // 4 * self.mlp_ratio) >= 1,
+        check(is_int(self.depth) and self.depth >= 2, "depth", self.depth, "an int >= 2")
+        check(is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an int >= 1")
+        check(is_int(self.T) and self.T >= 1, "T", self.T, "an int >= 1")
+        check(isinstance(self.mlp_ratio, (int, float)) and int(self.embed_dim // 4 * self.mlp_ratio) >= 1,
                "mlp_ratio", self.mlp_ratio, "a number > 0 with int(embed_dim / 4 * mlp_ratio) >= 1")
-        _check(self.encoding in KINDS, "encoding", self.encoding, ", ".join(map(repr, KINDS)))
-        _check(self.neuron in NEURONS, "neuron", self.neuron, ", ".join(map(repr, NEURONS)))
+        check(self.encoding in KINDS, "encoding", self.encoding, ", ".join(map(repr, KINDS)))
+        check(self.neuron in NEURONS, "neuron", self.neuron, ", ".join(map(repr, NEURONS)))
         for attr in ("learnable_threshold", "learnable_conv", "surrogate_gradient", "detach_reset",
                      "official_ssa_scan"):
-            _check(isinstance(getattr(self, attr), bool), attr, getattr(self, attr), "True or False")
-        _check(self.lc_channels is None or (_is_int(self.lc_channels) and self.lc_channels >= 1), "lc_channels",
+            check(isinstance(getattr(self, attr), bool), attr, getattr(self, attr), "True or False")
+        check(self.lc_channels is None or (is_int(self.lc_channels) and self.lc_channels >= 1), "lc_channels",
                self.lc_channels, "None or an int >= 1")
-        _check(self.v_reset is None or isinstance(self.v_reset, (int, float)), "v_reset", self.v_reset,
+        check(self.v_reset is None or isinstance(self.v_reset, (int, float)), "v_reset", self.v_reset,
                "None (soft reset) or a number (hard reset)")
-        _check(isinstance(self.tau, (int, float)) and self.tau > 1, "tau", self.tau, "a number > 1")
-        _check(not self.official_ssa_scan or self.neuron == "lif", "official_ssa_scan", self.official_ssa_scan,
+        check(isinstance(self.tau, (int, float)) and self.tau > 1, "tau", self.tau, "a number > 1")
+        check(not self.official_ssa_scan or self.neuron == "lif", "official_ssa_scan", self.official_ssa_scan,
                "True only with neuron='lif' (the learnable LIF has per-time-step params, the bug scans T·B steps)")
-        _check(self.dtype is None or jnp.issubdtype(self.dtype, jnp.floating), "dtype", self.dtype,
+        check(self.dtype is None or jnp.issubdtype(self.dtype, jnp.floating), "dtype", self.dtype,
                "None or a floating dtype, e.g. jnp.bfloat16")
         get(self.surrogate)
-        _check(x.ndim == 4, "x", x.shape, "images [B, H, W, C]")
+        check(x.ndim == 4, "x", x.shape, "images [B, H, W, C]")
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:

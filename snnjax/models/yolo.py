@@ -1,0 +1,280 @@
+"""YOLOv5n v7.0 (width 0.25, depth 0.33; specs/yolov5n.md §1) as an ANN or a spiking "SEW-YOLOv5n" (§5.5).
+
+Activations are time-major ``[T, B, H, W, C]`` in both modes (the ANN runs with T = 1); every conv and BN
+folds time into the batch, so BN statistics are shared over time steps.
+
+    ann   unit = SiLU(BN(conv(x))), residual x + branch (YOLOv5 exactly)
+    snn   unit = LIF(BN(conv(x))), residual g(branch, x) with the SEW function g = ADD | AND | IAND;
+          the input stage is the TemporalEncoder, which owns layer 0's conv+BN (the LC conv)
+
+    layer  0-9    backbone: Conv 6×6/2, Conv 3×3/2 + C3 (×4 stages, residual bottlenecks), SPPF
+    layer 10-23   PAN head: Conv 1×1, upsample, concat, C3 (no residual); P3/8, P4/16, P5/32 at 17, 20, 23
+    layer 24      Detect: 1×1 conv with bias per level, averaged over T -> [B, ny, nx, 3, 5 + nc]
+
+Module names follow YOLOv5's ``model.{i}`` (``model_{i}``, ``cv1``, ``m_0``, ...); the SNN's layer 0 is
+``encoder``. Firing rates are sown into ``firing_rates``; ``poisson`` draws from the ``encoding`` rng stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from snnjax.encoding import KINDS, TemporalEncoder
+from snnjax.layers import SEW_MODES, ConvBN, fold_time, sew, torch_bias_init, torch_conv_init, unfold_time
+from snnjax.models.checks import check, is_int
+from snnjax.neurons import NEURONS
+from snnjax.surrogate import Sigmoid, SurrogateLike, get
+
+MODES = ("snn", "ann")
+STRIDES = (8, 16, 32)
+# Anchors (w, h) in input pixels, per level P3/8, P4/16, P5/32 (§1.3); not rescaled with the image size.
+ANCHORS = np.array([[[10, 13], [16, 30], [33, 23]],
+                    [[30, 61], [62, 45], [59, 119]],
+                    [[116, 90], [156, 198], [373, 326]]], dtype=np.float32)
+NUM_ANCHORS = ANCHORS.shape[1]
+# YOLOv5's initialize_weights: BN eps 1e-3, momentum 0.03 in PyTorch's convention = 0.97 in Flax's.
+BN_MOMENTUM = 0.97
+BN_EPSILON = 1e-3
+# Layer 0: conv 6×6, stride 2, padding 2, 3 -> 16.
+STEM_FEATURES, STEM_KERNEL, STEM_STRIDE, STEM_PADDING = 16, 6, 2, 2
+
+
+def detect_bias_init(fan_in: int, stride: int, num_classes: int) -> Callable[..., jax.Array]:
+    """PyTorch's U(±1/√fan_in), plus log(8/(640/s)²) on each obj bias and log(0.6/(nc − 0.99999)) on
+    each class bias (YOLOv5's ``_initialize_biases``); channel a·(5 + nc) + k, k in (x, y, w, h, obj, cls…)."""
+    offsets = np.zeros((NUM_ANCHORS, 5 + num_classes), np.float32)
+    offsets[:, 4] = math.log(8.0 / (640.0 / stride) ** 2)
+    offsets[:, 5:] = math.log(0.6 / (num_classes - 0.99999))
+    default = torch_bias_init(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return default(key, shape, dtype) + jnp.asarray(offsets.reshape(-1), dtype)
+
+    return init
+
+
+def upsample(x: jax.Array) -> jax.Array:
+    """Nearest-neighbour ×2 upsampling of ``[..., H, W, C]``."""
+    return jnp.repeat(jnp.repeat(x, 2, axis=-3), 2, axis=-2)
+
+
+def decode(raw_levels: Sequence[jax.Array], anchors: np.ndarray | jax.Array = ANCHORS,
+           strides: Sequence[int] = STRIDES) -> jax.Array:
+    """Raw levels ``[B, ny, nx, 3, 5+nc]`` -> boxes ``[B, N, 5+nc]`` in input pixels (§1.3), σ = sigmoid(raw):
+
+        xy = (2σ_xy − 0.5 + (cx, cy))·stride,   wh = (2σ_wh)²·anchor,   obj = σ_obj,   cls = σ_cls
+
+    N = Σ ny·nx·3, ordered by level, then row cy, column cx, anchor. ``anchors``: ``[levels, 3, 2]`` pixels.
+    """
+    anchors = jnp.asarray(anchors, jnp.float32)
+    if not len(raw_levels) == len(strides) == anchors.shape[0]:
+        raise ValueError(f"raw_levels: got {len(raw_levels)} levels for {len(strides)} strides and "
+                         f"{anchors.shape[0]} anchor sets; accepted: one of each per level")
+    boxes = []
+    for raw, stride, level_anchors in zip(raw_levels, strides, anchors):
+        p = jax.nn.sigmoid(raw.astype(jnp.float32))
+        ny, nx = raw.shape[1:3]
+        cells = jnp.stack(jnp.meshgrid(jnp.arange(nx), jnp.arange(ny)), axis=-1)[:, :, None, :]
+        xy = (2.0 * p[..., :2] - 0.5 + cells) * stride
+        wh = jnp.square(2.0 * p[..., 2:4]) * level_anchors
+        boxes.append(jnp.concatenate([xy, wh, p[..., 4:]], axis=-1).reshape(raw.shape[0], -1, raw.shape[-1]))
+    return jnp.concatenate(boxes, axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Units:
+    """How each Conv unit and residual is built: SiLU and x + y (ANN) or a spiking neuron and SEW (SNN).
+
+    Its helpers create Linen submodules, so call them inside a compact ``__call__``.
+    """
+
+    spiking: bool
+    neuron: str = "lif"
+    tau: float = 2.0
+    v_reset: float | None = 0.0
+    detach_reset: bool = True
+    surrogate: SurrogateLike = Sigmoid()
+    sew: str = "add"
+    dtype: Any = None
+
+    def neuron_kwargs(self) -> dict:
+        return dict(tau=self.tau, v_reset=self.v_reset, detach_reset=self.detach_reset, surrogate=self.surrogate)
+
+    def conv(self, x: jax.Array, features: int, name: str, train: bool, *, kernel: int = 1, stride: int = 1,
+             padding: int | None = None) -> jax.Array:
+        """YOLOv5 Conv: act(BN(conv_k×k/s(x))) over ``[T, B, H, W, C]``, padding k//2 unless given.
+
+        The ConvBN is named ``name``, the neuron ``{name}_lif``.
+        """
+        y = ConvBN(features, (kernel, kernel), (stride, stride), padding=kernel // 2 if padding is None else padding,
+                   dtype=self.dtype, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, name=name)(x, train)
+        if not self.spiking:
+            return nn.silu(y)
+        return NEURONS[self.neuron](**self.neuron_kwargs(), name=f"{name}_lif")(y)
+
+    def residual(self, branch: jax.Array, x: jax.Array) -> jax.Array:
+        """x + branch (ANN), or the SEW connect g(branch, x) (SNN)."""
+        return sew(branch, x, self.sew) if self.spiking else x + branch
+
+
+class Bottleneck(nn.Module):
+    """y = cv2_3×3(cv1_1×1(x)), width c -> c -> c; out = residual(y, x) if ``shortcut`` else y."""
+
+    shortcut: bool
+    units: Units
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        c = x.shape[-1]
+        y = self.units.conv(self.units.conv(x, c, "cv1", train), c, "cv2", train, kernel=3)
+        return self.units.residual(y, x) if self.shortcut else y
+
+
+class C3(nn.Module):
+    """out = cv3(concat[m(cv1(x)), cv2(x)]): cv1, cv2 1×1 to c/2, m = ``depth`` bottlenecks, cv3 1×1 to c."""
+
+    features: int
+    depth: int
+    shortcut: bool
+    units: Units
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        hidden = self.features // 2
+        y = self.units.conv(x, hidden, "cv1", train)
+        for i in range(self.depth):
+            y = Bottleneck(self.shortcut, self.units, name=f"m_{i}")(y, train)
+        y = jnp.concatenate([y, self.units.conv(x, hidden, "cv2", train)], axis=-1)
+        return self.units.conv(y, self.features, "cv3", train)
+
+
+class SPPF(nn.Module):
+    """out = cv2(concat[y, p(y), p²(y), p³(y)]), y = cv1(x) at c_in/2, p = max-pool 5×5/1 pad 2."""
+
+    features: int
+    units: Units
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        pooled = [fold_time(self.units.conv(x, x.shape[-1] // 2, "cv1", train))]
+        for _ in range(3):
+            pooled.append(nn.max_pool(pooled[-1], (5, 5), (1, 1), padding=((2, 2), (2, 2))))
+        y = unfold_time(jnp.concatenate(pooled, axis=-1), x.shape[0])
+        return self.units.conv(y, self.features, "cv2", train)
+
+
+class Detect(nn.Module):
+    """Per level: 1×1 conv (bias, PyTorch init, YOLOv5 bias offsets) averaged over T, reshaped to
+    ``[B, ny, nx, 3, 5 + nc]`` float32. The conv is linear, so the mean over T is taken first (same result,
+    T× fewer FLOPs)."""
+
+    num_classes: int
+    dtype: Any = None
+
+    @nn.compact
+    def __call__(self, levels: Sequence[jax.Array]) -> tuple[jax.Array, ...]:
+        outputs = []
+        for i, (x, stride) in enumerate(zip(levels, STRIDES)):
+            x = jnp.mean(x, axis=0)
+            y = nn.Conv(NUM_ANCHORS * (5 + self.num_classes), (1, 1), kernel_init=torch_conv_init,
+                        bias_init=detect_bias_init(x.shape[-1], stride, self.num_classes), dtype=self.dtype,
+                        name=f"m_{i}")(x)
+            outputs.append(y.reshape(y.shape[:-1] + (NUM_ANCHORS, 5 + self.num_classes)).astype(jnp.float32))
+        return tuple(outputs)
+
+
+class YOLOv5n(nn.Module):
+    """YOLOv5n: images ``[B, H, W, 3]`` in [0, 1] (H, W multiples of 32) -> 3 raw levels
+    ``[B, H/s, W/s, 3, 5 + nc]`` float32 for s = 8, 16, 32 (k order x, y, w, h, obj, cls…; see ``decode``).
+
+    ``mode="ann"`` is the YOLOv5 baseline and ignores the spiking settings (T, encoding, LT/LC/SG,
+    lc_channels, neuron, sew, tau, v_reset, detach_reset, surrogate). ``mode="snn"`` runs T steps with the
+    temporal encoder as input stage (``encoding``, LT, LC, SG, ``lc_channels`` as in DESIGN.md §4), the given
+    neuron everywhere, SEW bottlenecks in the backbone C3s and the Detect outputs averaged over T.
+    ``dtype`` is the compute dtype (params stay float32).
+    """
+
+    num_classes: int = 20
+    mode: str = "snn"
+    T: int = 4
+    encoding: str = "direct"
+    learnable_threshold: bool = True
+    learnable_conv: bool = True
+    surrogate_gradient: bool = True
+    lc_channels: int | None = None
+    neuron: str = "lif"
+    sew: str = "add"
+    tau: float = 2.0
+    v_reset: float | None = 0.0
+    detach_reset: bool = True
+    surrogate: SurrogateLike = Sigmoid()
+    dtype: Any = None
+
+    def _validate(self, images: jax.Array) -> None:
+        check(is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an int >= 1")
+        check(self.mode in MODES, "mode", self.mode, ", ".join(map(repr, MODES)))
+        check(is_int(self.T) and self.T >= 1, "T", self.T, "an int >= 1")
+        check(self.encoding in KINDS, "encoding", self.encoding, ", ".join(map(repr, KINDS)))
+        for attr in ("learnable_threshold", "learnable_conv", "surrogate_gradient", "detach_reset"):
+            check(isinstance(getattr(self, attr), bool), attr, getattr(self, attr), "True or False")
+        check(self.lc_channels is None or (is_int(self.lc_channels) and self.lc_channels >= 1), "lc_channels",
+               self.lc_channels, "None or an int >= 1")
+        check(self.neuron in NEURONS, "neuron", self.neuron, ", ".join(map(repr, NEURONS)))
+        check(self.sew in SEW_MODES, "sew", self.sew, ", ".join(map(repr, SEW_MODES)))
+        check(isinstance(self.tau, (int, float)) and self.tau > 1, "tau", self.tau, "a number > 1")
+        check(self.v_reset is None or isinstance(self.v_reset, (int, float)), "v_reset", self.v_reset,
+               "None (soft reset) or a number (hard reset)")
+        check(self.dtype is None or jnp.issubdtype(self.dtype, jnp.floating), "dtype", self.dtype,
+               "None or a floating dtype, e.g. jnp.bfloat16")
+        get(self.surrogate)
+        check(images.ndim == 4 and images.shape[1] % 32 == 0 and images.shape[2] % 32 == 0, "images",
+               images.shape, "[B, H, W, C] with H and W multiples of 32")
+
+    def _stem(self, images: jax.Array, units: Units, train: bool) -> jax.Array:
+        """Layer 0 (with the SNN's input stage): ``[B, H, W, 3] -> [T, B, H/2, W/2, C0]``."""
+        conv0 = dict(kernel=STEM_KERNEL, stride=STEM_STRIDE, padding=STEM_PADDING)
+        if not units.spiking:
+            return units.conv(images[None], STEM_FEATURES, "model_0", train, **conv0)
+        x = TemporalEncoder(
+            kind=self.encoding, T=self.T, features=STEM_FEATURES, learnable_threshold=self.learnable_threshold,
+            learnable_conv=self.learnable_conv, surrogate_gradient=self.surrogate_gradient,
+            lc_channels=self.lc_channels, surrogate=self.surrogate, neuron=self.neuron,
+            neuron_kwargs=units.neuron_kwargs(), dtype=self.dtype, lc_kernel_size=(STEM_KERNEL, STEM_KERNEL),
+            lc_strides=(STEM_STRIDE, STEM_STRIDE), lc_padding=STEM_PADDING, bn_momentum=BN_MOMENTUM,
+            bn_epsilon=BN_EPSILON, name="encoder",
+        )(images, train)
+        if self.learnable_conv:
+            return x
+        return units.conv(x, STEM_FEATURES, "model_0", train, **conv0)
+
+    @nn.compact
+    def __call__(self, images: jax.Array, train: bool = False) -> tuple[jax.Array, ...]:
+        self._validate(images)
+        u = Units(self.mode == "snn", self.neuron, self.tau, self.v_reset, self.detach_reset, self.surrogate,
+                  self.sew, self.dtype)
+        x = self._stem(images, u, train)
+        x = u.conv(x, 32, "model_1", train, kernel=3, stride=2)
+        x = C3(32, 1, True, u, name="model_2")(x, train)
+        x = u.conv(x, 64, "model_3", train, kernel=3, stride=2)
+        x4 = C3(64, 2, True, u, name="model_4")(x, train)
+        x = u.conv(x4, 128, "model_5", train, kernel=3, stride=2)
+        x6 = C3(128, 3, True, u, name="model_6")(x, train)
+        x = u.conv(x6, 256, "model_7", train, kernel=3, stride=2)
+        x = C3(256, 1, True, u, name="model_8")(x, train)
+        x = SPPF(256, u, name="model_9")(x, train)
+        x10 = u.conv(x, 128, "model_10", train)
+        x = C3(128, 1, False, u, name="model_13")(jnp.concatenate([upsample(x10), x6], axis=-1), train)
+        x14 = u.conv(x, 64, "model_14", train)
+        p3 = C3(64, 1, False, u, name="model_17")(jnp.concatenate([upsample(x14), x4], axis=-1), train)
+        x = u.conv(p3, 64, "model_18", train, kernel=3, stride=2)
+        p4 = C3(128, 1, False, u, name="model_20")(jnp.concatenate([x, x14], axis=-1), train)
+        x = u.conv(p4, 128, "model_21", train, kernel=3, stride=2)
+        p5 = C3(256, 1, False, u, name="model_23")(jnp.concatenate([x, x10], axis=-1), train)
+        return Detect(self.num_classes, self.dtype, name="model_24")((p3, p4, p5))

@@ -1,0 +1,15 @@
+"""Constructor checks shared by the models."""
+
+import pytest
+
+from snnjax.models.checks import check, is_int
+
+
+def test_is_int_rejects_bools_and_floats():
+    assert is_int(3) and not is_int(True) and not is_int(3.0)
+
+
+def test_check_names_the_attribute_and_accepted_values():
+    check(True, "T", 4, "an int >= 1")
+    with pytest.raises(ValueError, match=r"^T: got 0; accepted: an int >= 1$"):
+        check(False, "T", 0, "an int >= 1")

@@ -167,18 +167,12 @@ class LIF(nn.Module):
         return s
 
 
-class LearnableLIF(nn.Module):
+class LearnableLIF(LIF):
     """Linen wrapper of :func:`learnable_lif`; owns ``decay`` and ``weight`` of shape ``[T, C]``.
 
-    Initialised to k = 1 − 1/τ, w = 1/τ (decay_input) or 1, so it starts as the standard LIF.
+    Takes the settings of :class:`LIF` and is initialised to k = 1 − 1/τ, w = 1/τ (decay_input) or
+    1, so it starts as the standard LIF.
     """
-
-    tau: float = 2.0
-    v_threshold: float = 1.0
-    v_reset: float | None = 0.0
-    decay_input: bool = True
-    detach_reset: bool = False
-    surrogate: SurrogateLike = Sigmoid()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:

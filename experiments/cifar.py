@@ -34,7 +34,7 @@ DATASETS = ("cifar10", "cifar100", "synthetic", "npz:PATH")
 # Applied with --dataset=synthetic to every flag not given explicitly: train, evaluate and checkpoint in about
 # two minutes on 2 CPU cores (RandAugment alone adds ~25 s of CPU compile time, hence crop_flip).
 SYNTHETIC_PRESET = {
-    "model": "3-32", "T": 2, "image_size": 16, "epochs": 4, "warmup_epochs": 0, "cooldown_epochs": 0,
+    "model": "3-64", "T": 2, "image_size": 16, "epochs": 8, "warmup_epochs": 0, "cooldown_epochs": 0,
     "batch_size": 32, "eval_batch_size": 128, "lr": 5e-3, "augment": "crop_flip",
 }
 

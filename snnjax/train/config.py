@@ -35,6 +35,34 @@ class OptimConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SGDConfig:
+    """SGD with Nesterov momentum as YOLOv5 v7.0 trains (hyp.scratch-low + train.py; yolov5n.md §3.5).
+
+    The learning rate decays per epoch as ``lr·lf(e)``, lf(e) = (1 − e/E)(1 − lrf) + lrf. A warm-up runs
+    over nw = max(round(warmup_epochs·batches per epoch), min_warmup_steps) batches, interpolating linearly
+    in the batch count: biases' lr from ``warmup_bias_lr`` and the other parameters' from 0 to lr·lf(e),
+    momentum from ``warmup_momentum`` to ``momentum``, and the accumulation from 1 to
+    nominal_batch_size/batch_size batches (max(round(·), 1) after it). ``weight_decay`` (conv kernels
+    only) is rescaled by batch·accumulate/nominal_batch_size; gradients are summed over the accumulated
+    batches and clipped to ``clip_norm`` (None: no clipping). ``ema_decay``: evaluate and keep an EMA of
+    all floating variables with decay ema_decay·(1 − exp(−updates/ema_tau)) (None: no EMA).
+    """
+
+    lr: float = 0.01
+    lrf: float = 0.01
+    momentum: float = 0.937
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 3.0
+    warmup_momentum: float = 0.8
+    warmup_bias_lr: float = 0.1
+    min_warmup_steps: int = 100
+    nominal_batch_size: int = 64
+    clip_norm: float | None = 10.0
+    ema_decay: float | None = 0.9999
+    ema_tau: float = 2000.0
+
+
+@dataclasses.dataclass(frozen=True)
 class LoopConfig:
     """Settings of the generic training loop (task-independent).
 
@@ -113,6 +141,58 @@ class ClassificationConfig:
     init_from: str | None = None
     eval_only: bool = False
     shuffle_time: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectorConfig:
+    """YOLOv5n as an ANN or a spiking network (arguments of ``snnjax.models.yolo.YOLOv5n``)."""
+
+    mode: str = "snn"
+    T: int = 4
+    encoding: str = "phase"
+    neuron: str = "learnable"
+    sew: str = "add"
+    learnable_threshold: bool = True
+    learnable_conv: bool = True
+    surrogate_gradient: bool = True
+    lc_channels: int | None = None
+    surrogate: str = "sigmoid"
+    dtype: str = "float32"
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionDataConfig:
+    """Detection dataset (``snnjax.data.load_detection``): voc or synthetic, at ``img_size`` (square).
+
+    ``max_boxes``: label slots per training image (None: the bound no mosaic exceeds); ``synthetic_*``
+    size the synthetic set (images, classes, most objects per image).
+    """
+
+    dataset: str = "voc"
+    data_dir: str | None = None
+    img_size: int = 320
+    max_boxes: int | None = None
+    synthetic_train: int = 1024
+    synthetic_test: int = 256
+    synthetic_classes: int = 6
+    synthetic_objects: int = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionConfig:
+    """One object-detection experiment (YOLOv5's recipe).
+
+    ``init_from``: start from (or, with ``eval_only``, evaluate) an orbax checkpoint folder of the same
+    model. ``eval_only``: evaluate instead of training (the workdir's latest checkpoint unless
+    ``init_from``).
+    """
+
+    loop: LoopConfig
+    model: DetectorConfig = DetectorConfig()
+    data: DetectionDataConfig = DetectionDataConfig()
+    optim: SGDConfig = SGDConfig()
+    init_from: str | None = None
+    eval_only: bool = False
 
 
 # Fields that never change a run's results: they may differ between a run and its resumption.

@@ -16,10 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ANCHORS = np.array([[[10, 13], [16, 30], [33, 23]],
-                    [[30, 61], [62, 45], [59, 119]],
-                    [[116, 90], [156, 198], [373, 326]]], np.float32)  # [level, anchor, (w, h)] pixels
-STRIDES = (8, 16, 32)
+from snnjax.models.yolo import ANCHORS, STRIDES  # [level, anchor, (w, h)] pixels; strides of P3, P4, P5
+
 # Cell offsets of the neighbour-cell trick (g = 0.5): centre, left, up, right, down.
 OFFSETS = 0.5 * np.array([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], np.float32)
 _SAFE_BOX = np.array([0.5, 0.5, 1.0, 1.0], np.float32)  # stands in for the target of masked candidates

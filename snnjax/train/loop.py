@@ -10,6 +10,11 @@ or None for tasks that feed batches from the host. Multi-host runs (``LoopConfig
 the same program over all processes' devices; each process supplies its own part of a batch
 (:func:`global_batch`, or indices into replicated device data, as classification does).
 
+Optimizers that accumulate gradients (``optax.MultiSteps``) update the parameters every few steps;
+when the optimizer config asks for one (:func:`snnjax.train.optim.ema_decay_schedule`), the state
+keeps an EMA of the variables, updated after each optimizer update, which evaluation, checkpoints'
+metrics and ``results.json`` use.
+
 Files in ``workdir``: ``config.json`` (resume check), ``checkpoints/`` (orbax), ``metrics.jsonl``
 (one line per epoch), ``results.json`` (written once, when the run finishes; a finished run is never
 trained again or overwritten), ``eval*.json`` (evaluation-only runs).
@@ -31,9 +36,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from snnjax.checkpoint import Checkpoints
-from snnjax.train.config import LoopConfig, OptimConfig, check_resume_config
-from snnjax.train.optim import epoch_learning_rate, make_optimizer
-from snnjax.train.state import TrainState, count_params, create_train_state
+from snnjax.train.config import LoopConfig, OptimConfig, SGDConfig, check_resume_config
+from snnjax.train.optim import ema_decay_schedule, epoch_learning_rate, make_optimizer
+from snnjax.train.optim import updated as optimizer_updated
+from snnjax.train.state import TrainState, count_params, create_train_state, update_ema
 
 DATA_AXIS = "data"
 # Init runs once: skipping XLA's backend optimisations cuts its CPU compile time ~10x (QKFormer-3-32).
@@ -44,8 +50,12 @@ _EVAL_STREAM = 2**31 - 1  # folded into the run key for evaluation randomness (p
 class Task(Protocol):
     """What the loop needs from a task. Everything but the host-side iterators is jittable.
 
+    A task whose evaluation needs every prediction on the host (detection mAP) defines
+    ``evaluate(variables, rng) -> dict`` (host-side, JSON-ready metrics of the replicated ``variables``);
+    the loop then calls it instead of ``eval_batches``/``eval_sums``/``summarize``.
+
     Attributes:
-      steps_per_epoch: optimizer steps per epoch (the schedule is per epoch).
+      steps_per_epoch: train steps (batches) per epoch (the schedule is per epoch).
       best_metric: higher-is-better entry of :meth:`summarize`'s result used to keep the best checkpoint.
       data: device-resident pytree passed to every step (replicated), or None.
     """
@@ -129,8 +139,10 @@ def _is_main() -> bool:
     return jax.process_index() == 0
 
 
-def make_train_step(task: Task, tx: optax.GradientTransformation, mesh: Mesh):
-    """The jitted, state-donating ``train_step(state, batch, data) -> (state, metrics)``."""
+def make_train_step(task: Task, tx: optax.GradientTransformation, mesh: Mesh,
+                    ema_decay: Callable[[jax.Array], jax.Array] | None = None):
+    """The jitted, state-donating ``train_step(state, batch, data) -> (state, metrics)``; ``ema_decay``
+    (``updates -> decay``) updates ``state.ema`` after each optimizer update."""
 
     def train_step(state: TrainState, batch, data):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -142,6 +154,9 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, mesh: Mesh):
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         new_state = state.replace(step=state.step + 1, params=params, model_state=model_state, opt_state=opt_state)
+        if state.ema is not None:
+            new_state = new_state.replace(
+                ema=update_ema(state.ema, new_state.variables, optimizer_updated(opt_state), ema_decay))
         return new_state, {"loss": loss, **metrics}
 
     return jax.jit(train_step, donate_argnums=0, out_shardings=replicated(mesh))
@@ -158,7 +173,10 @@ def make_eval_step(task: Task, mesh: Mesh):
 
 
 def evaluate(task: Task, eval_step, variables: dict, rng: jax.Array, mesh: Mesh) -> dict:
-    """One pass over the task's evaluation batches; returns ``task.summarize`` of the summed results."""
+    """One pass over the task's evaluation batches; returns ``task.summarize`` of the summed results
+    (or the task's own ``evaluate``)."""
+    if hasattr(task, "evaluate"):
+        return task.evaluate(variables, rng)
     totals = None
     for i, batch in enumerate(task.eval_batches()):
         if totals is None:
@@ -259,16 +277,19 @@ def _eval_program(task: Task, mesh: Mesh):
 
 
 @functools.lru_cache(maxsize=2)
-def _programs(task: Task, optim: OptimConfig, epochs: int, mesh: Mesh) -> _Programs:
+def _programs(task: Task, optim: OptimConfig | SGDConfig, epochs: int, mesh: Mesh,
+              batch_size: int | None = None) -> _Programs:
     """The run's jitted functions, built once per (task, optimizer, mesh): repeated runs in one process
-    (tests, notebooks) reuse their compilations. The cache keeps the task (and its data) alive."""
-    tx = make_optimizer(optim, epochs, task.steps_per_epoch)
+    (tests, notebooks) reuse their compilations. The cache keeps the task (and its data) alive.
+    ``batch_size``: the global batch, for optimizers that need it (SGD's accumulation)."""
+    tx = make_optimizer(optim, epochs, task.steps_per_epoch, batch_size)
+    ema_decay = ema_decay_schedule(optim)
 
     def init_state(rng):
-        return create_train_state(task.init_variables(rng), tx, rng)
+        return create_train_state(task.init_variables(rng), tx, rng, ema=ema_decay is not None)
 
     init = jax.jit(init_state, out_shardings=replicated(mesh), compiler_options=_RUN_ONCE)
-    return _Programs(tx, init_state, init, make_train_step(task, tx, mesh), _eval_program(task, mesh))
+    return _Programs(tx, init_state, init, make_train_step(task, tx, mesh, ema_decay), _eval_program(task, mesh))
 
 
 def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -302,7 +323,7 @@ def _say(message: str) -> None:
         print(message, flush=True)
 
 
-def train(task: Task, config: LoopConfig, optim: OptimConfig, run_config: dict, mesh: Mesh,
+def train(task: Task, config: LoopConfig, optim: OptimConfig | SGDConfig, run_config: dict, mesh: Mesh,
           init_variables: Callable[[], dict | None] | None = None) -> dict:
     """Trains (or resumes) the run in ``config.workdir``; returns the contents of ``results.json``.
 
@@ -318,7 +339,7 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig, run_config: dict, 
             return json.load(f)
     check_resume_config(config.workdir, run_config, write=_is_main())
     started = time.perf_counter()
-    programs = _programs(task, optim, config.epochs, mesh)
+    programs = _programs(task, optim, config.epochs, mesh, config.batch_size)
     rng, eval_rng = _run_keys(config.seed)
     metrics_path = os.path.join(config.workdir, "metrics.jsonl")
     with Checkpoints(os.path.join(config.workdir, "checkpoints"), keep=config.keep,
@@ -331,7 +352,7 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig, run_config: dict, 
             state, record = train_epoch(task, programs.train_step, state, epoch, config, mesh)
             eval_metrics = None
             if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-                eval_metrics = evaluate(task, programs.eval_step, state.variables, eval_rng, mesh)
+                eval_metrics = evaluate(task, programs.eval_step, state.eval_variables, eval_rng, mesh)
             checkpoints.save(epoch + 1, state, config=run_config, metrics=eval_metrics)
             record = {"epoch": epoch + 1, "step": (epoch + 1) * task.steps_per_epoch,
                       "lr": float(epoch_learning_rate(epoch, optim, config.epochs)), **record,
@@ -341,7 +362,7 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig, run_config: dict, 
             _append_jsonl(metrics_path, record)
             _say(_summary_line(record))
         if eval_metrics is None:  # resumed after the last checkpoint, before results.json
-            eval_metrics = evaluate(task, programs.eval_step, state.variables, eval_rng, mesh)
+            eval_metrics = evaluate(task, programs.eval_step, state.eval_variables, eval_rng, mesh)
         checkpoints.wait()
         best = checkpoints.best_step()
     results = {
@@ -355,14 +376,19 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig, run_config: dict, 
 
 
 def _with_variables(state: TrainState, variables: dict, tx, mesh: Mesh) -> TrainState:
-    """``state`` with params and model state from ``variables`` (which must match their structure)."""
+    """``state`` with params and model state (and EMA, if kept) from ``variables`` (which must match
+    their structure), and a fresh optimizer state."""
     variables = replicate(variables, mesh)
     params = variables["params"]
     model_state = {k: variables.get(k, v) for k, v in state.model_state.items()}
+    shapes = lambda tree: jax.tree_util.tree_map(lambda x: tuple(x.shape), tree)  # noqa: E731
     for name, new, old in (("params", params, state.params), ("model state", model_state, state.model_state)):
-        if jax.tree_util.tree_structure(new) != jax.tree_util.tree_structure(old):
-            raise ValueError(f"init_from: the loaded {name} do not match the model's structure")
-    return state.replace(params=params, model_state=model_state,
+        if jax.tree_util.tree_structure(new) != jax.tree_util.tree_structure(old) or shapes(new) != shapes(old):
+            raise ValueError(f"init_from: the loaded {name} do not match the model's structure and shapes")
+    ema = state.ema
+    if ema is not None:  # copies: the step donates the state, so no two leaves may share a buffer
+        ema = ema.replace(variables=jax.tree_util.tree_map(jnp.copy, {"params": params, **model_state}))
+    return state.replace(params=params, model_state=model_state, ema=ema,
                          opt_state=jax.jit(tx.init, out_shardings=replicated(mesh))(params))
 
 
@@ -373,7 +399,8 @@ def _best(history: list[dict], best_epoch: int | None, metric: str) -> dict:
 
 
 def _summary_line(record: dict) -> str:
-    keys = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "images_per_s", "epoch_time_s")
+    keys = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_map50", "eval_map50_95",
+            "images_per_s", "epoch_time_s")
     parts = [f"{k}={record[k]:.4g}" for k in keys if isinstance(record.get(k), (int, float))]
     return f"epoch {record['epoch']}: lr={record['lr']:.3g} " + " ".join(parts)
 

@@ -11,11 +11,13 @@ bandwidth, counting the four tensors of T·N elements that any implementation mu
 write spikes, read the spike cotangent, write the input gradient). SpikingJelly's multi-step
 ``LIFNode`` runs in the same process on PyTorch's device of choice (CPU here) when importable.
 
-``qkformer`` times the real CIFAR train step (``snnjax.train.classification``: on-device batch gather,
+``qkformer`` and ``yolo`` time the real train steps of the CIFAR and VOC tasks. ``qkformer``: the CIFAR step (``snnjax.train.classification``: on-device batch gather,
 forward, soft-target cross-entropy, backward, AdamW; direct encoding, standard LIF, official settings,
 no augmentation) and the eval step on 32×32 images, T=4, and prints img/s, step time and the
 compiled step's memory footprint (XLA's memory analysis: arguments + outputs + temporaries − aliased),
 next to the official PyTorch code's figures on an H200 (DESIGN.md §7) when running on a GPU.
+``yolo``: the detection step (SGD with accumulation, EMA) on synthetic images and, as eval, the
+jitted model + decode + NMS.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import argparse
 import os
 import statistics
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -123,35 +125,12 @@ QKFORMER_REFERENCE = {("3-256", 64): (1807, 4254, 4.4), ("4-384", 64): (1419, 34
                       ("3-256", 256): (3444, 10728, 17.3)}
 
 
-def qkformer_steps(model: str, batch_size: int, dtype: str):
-    """The jitted train and eval steps of the CIFAR task for one configuration, with their inputs."""
-    from snnjax.data import ClassificationData, CIFAR_MEAN, CIFAR_STD
-    from snnjax.train import classification, loop
-    from snnjax.train.config import ClassificationConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig
-    from snnjax.train.optim import make_optimizer
-    from snnjax.train.state import create_train_state
+class StepTimer(NamedTuple):
+    """One configuration's timed closures and the train step's compiled memory footprint."""
 
-    config = ClassificationConfig(
-        model=ModelConfig(name=model, encoding="direct", neuron="lif", dtype=dtype),
-        data=DataConfig(dataset="synthetic", augment="none", label_smoothing=0.0),
-        optim=OptimConfig(warmup_epochs=0, cooldown_epochs=0),
-        loop=LoopConfig(workdir="", batch_size=batch_size, eval_batch_size=batch_size, progress=False))
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (2 * batch_size, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, (2 * batch_size,), dtype=np.int32)
-    data = ClassificationData(images, labels, images, labels, 10, CIFAR_MEAN, CIFAR_STD, "random")
-    mesh = loop.setup_devices(config.loop)
-    task = classification.ClassificationTask(config, data, classification.build_model(config.model, 10), mesh)
-    tx = make_optimizer(config.optim, 1, task.steps_per_epoch)
-    key = jax.random.key_data(jax.random.key(0))
-    state = jax.jit(lambda k: create_train_state(task.init_variables(k), tx, k),
-                    out_shardings=loop.replicated(mesh))(key)
-    batch = next(task.train_batches(0, key))
-    eval_batch = next(task.eval_batches())
-    totals = loop.replicate(jax.tree_util.tree_map(
-        lambda s: np.zeros(s.shape, s.dtype),
-        jax.eval_shape(task.eval_sums, state.variables, eval_batch, task.data, key)), mesh)
-    return task, loop.make_train_step(task, tx, mesh), loop.make_eval_step(task, mesh), state, batch, eval_batch, totals
+    train_once: Callable[[], None]
+    eval_once: Callable[[], None]
+    memory_bytes: int | None
 
 
 def compiled_bytes(jitted, *args) -> int | None:
@@ -163,34 +142,86 @@ def compiled_bytes(jitted, *args) -> int | None:
             + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
 
 
-def bench_qkformer(args: argparse.Namespace) -> None:
+def task_timer(task, config, evaluate: Callable) -> StepTimer:
+    """Times ``task``'s real train step (from ``snnjax.train.loop.programs``) on its first batch, and
+    ``evaluate(variables, key)`` (which must block until done)."""
+    from snnjax.train import loop
+
+    programs = loop.programs(task, config.optim, config.loop.epochs, task.mesh, config.loop.batch_size)
+    key = jax.random.key_data(jax.random.key(0))
+    state = programs.init(key)
+    batch = next(task.train_batches(0, key))
+    memory = compiled_bytes(programs.train_step, state, batch, task.data)
+
+    def train_once():
+        nonlocal state
+        state, metrics = programs.train_step(state, batch, task.data)
+        jax.block_until_ready(metrics)
+
+    return StepTimer(train_once, lambda: evaluate(state.eval_variables, key), memory)
+
+
+def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
+    """The CIFAR task on random 32×32 images (direct encoding, standard LIF, no augmentation)."""
+    from snnjax.data import CIFAR_MEAN, CIFAR_STD, ClassificationData
+    from snnjax.train import classification, loop
+    from snnjax.train.config import ClassificationConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig
+
+    config = ClassificationConfig(
+        model=ModelConfig(name=model, encoding="direct", neuron="lif", dtype=dtype),
+        data=DataConfig(dataset="synthetic", augment="none", label_smoothing=0.0),
+        optim=OptimConfig(warmup_epochs=0, cooldown_epochs=0),
+        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2 * batch_size, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, (2 * batch_size,), dtype=np.int32)
+    data = ClassificationData(images, labels, images, labels, 10, CIFAR_MEAN, CIFAR_STD, "random")
+    mesh = loop.setup_devices(config.loop)
+    task = classification.ClassificationTask(config, data, classification.build_model(config.model, 10), mesh)
+    eval_batch = next(task.eval_batches())
+    eval_step = loop.make_eval_step(task, mesh)
+    zeros = lambda variables, key: loop.replicate(jax.tree_util.tree_map(
+        lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(task.eval_sums, variables, eval_batch, task.data, key)), mesh)
+    return task_timer(task, config, lambda variables, key: jax.block_until_ready(
+        eval_step(zeros(variables, key), variables, eval_batch, task.data, key)))
+
+
+def yolo_timer(img_size: int, batch_size: int, dtype: str, mode: str = "snn") -> StepTimer:
+    """The detection task on synthetic images (phase encoding, learnable LIF, T=4; eval = model+NMS)."""
+    from snnjax.train import detection_task, loop
+    from snnjax.train.config import DetectionConfig, DetectionDataConfig, DetectorConfig, LoopConfig
+
+    config = DetectionConfig(
+        model=DetectorConfig(mode=mode, dtype=dtype),
+        data=DetectionDataConfig(dataset="synthetic", img_size=img_size, synthetic_train=batch_size,
+                                 synthetic_test=batch_size),
+        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False))
+    task = detection_task.setup(config)
+    images = loop.global_batch({"image": next(task.eval_batches())["image"]}, task.mesh)["image"]
+    detect = jax.jit(task.detect)
+    return task_timer(task, config, lambda variables, key: jax.block_until_ready(detect(variables, images, key)))
+
+
+def bench_models(args: argparse.Namespace) -> None:
     on_gpu = jax.devices()[0].platform == "gpu"
-    print(f"QKFormer on {jax.devices()[0].device_kind} ({len(jax.devices())} device(s)), 32×32, T=4, "
+    sizes = args.models if args.benchmark == "qkformer" else args.img_sizes
+    title = "QKFormer, 32×32, T=4" if args.benchmark == "qkformer" else f"spiking YOLOv5n ({args.mode}), T=4"
+    print(f"{title} on {jax.devices()[0].device_kind} ({len(jax.devices())} device(s)), "
           f"median of {args.steps} steps\n")
-    print("| model | batch | dtype | train img/s | train step (ms) | eval img/s | train memory (GiB) | "
+    print("| model / size | batch | dtype | train img/s | train step (ms) | eval img/s | train memory (GiB) | "
           "reference train / eval img/s, GiB |")
     print("|---|---|---|---|---|---|---|---|")
-    for model in args.models:
+    for size in sizes:
         for batch_size in args.batch_sizes:
             for dtype in args.dtypes:
-                task, train_step, eval_step, state, batch, eval_batch, totals = qkformer_steps(model, batch_size, dtype)
-                memory = compiled_bytes(train_step, state, batch, task.data)
-
-                def train_once():
-                    nonlocal state
-                    state, metrics = train_step(state, batch, task.data)
-                    jax.block_until_ready(metrics)
-
-                def eval_once():
-                    jax.block_until_ready(eval_step(jax.tree_util.tree_map(jnp.copy, totals), state.variables,
-                                                    eval_batch, task.data, state.rng))
-
-                train_s = time_it(train_once, args.steps, warmup=1)
-                eval_s = time_it(eval_once, args.steps, warmup=1)
-                ref = QKFORMER_REFERENCE.get((model, batch_size)) if on_gpu else None
+                timer = (qkformer_timer(size, batch_size, dtype) if args.benchmark == "qkformer"
+                         else yolo_timer(size, batch_size, dtype, args.mode))
+                train_s = time_it(timer.train_once, args.steps, warmup=1)
+                eval_s = time_it(timer.eval_once, args.steps, warmup=1)
+                ref = QKFORMER_REFERENCE.get((size, batch_size)) if on_gpu else None
                 ref_text = f"{ref[0]} / {ref[1]}, {ref[2]}" if ref else "n/a"
-                mem_text = f"{memory / 2**30:.2f}" if memory is not None else "n/a"
-                print(f"| {model} | {batch_size} | {dtype} | {batch_size / train_s:.1f} | {train_s * 1e3:.1f} | "
+                mem_text = f"{timer.memory_bytes / 2**30:.2f}" if timer.memory_bytes is not None else "n/a"
+                print(f"| {size} | {batch_size} | {dtype} | {batch_size / train_s:.1f} | {train_s * 1e3:.1f} | "
                       f"{batch_size / eval_s:.1f} | {mem_text} | {ref_text} |", flush=True)
 
 
@@ -208,7 +239,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     q.add_argument("--batch_sizes", nargs="+", type=int, default=[64, 256])
     q.add_argument("--dtypes", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
     q.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after one warm-up)")
-    q.set_defaults(run=bench_qkformer)
+    q.set_defaults(run=bench_models)
+    y = sub.add_parser("yolo", help="spiking YOLOv5n train/eval (model + NMS) throughput")
+    y.add_argument("--img_sizes", nargs="+", type=int, default=[320])
+    y.add_argument("--batch_sizes", nargs="+", type=int, default=[24, 64])
+    y.add_argument("--dtypes", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
+    y.add_argument("--mode", choices=("snn", "ann"), default="snn")
+    y.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after one warm-up)")
+    y.set_defaults(run=bench_models)
     args = parser.parse_args(argv)
     sizes = [args.T, args.N, args.repeats] if args.benchmark == "lif" else [args.steps, *args.batch_sizes]
     if min(sizes) < 1:

@@ -57,7 +57,7 @@ def _train_in(task, workdir: str) -> dict:
 
 
 def test_a_few_steps_lower_the_loss(task):
-    programs = loop._programs(task, task.config.optim, task.config.loop.epochs, task.mesh, task.batch_size)
+    programs = loop.programs(task, task.config.optim, task.config.loop.epochs, task.mesh, task.batch_size)
     rng = jax.random.key_data(jax.random.key(0))
     state = programs.init(rng)
     batch = next(task.train_batches(0, rng))

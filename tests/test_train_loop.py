@@ -56,7 +56,7 @@ def _train_in(task, workdir: str) -> dict:
 
 
 def test_a_few_steps_lower_the_loss(task):
-    programs = loop._programs(task, task.config.optim, task.config.loop.epochs, task.mesh)
+    programs = loop.programs(task, task.config.optim, task.config.loop.epochs, task.mesh)
     rng = jax.random.key_data(jax.random.key(0))
     state = programs.init(rng)
     batch = next(task.train_batches(0, rng))
@@ -76,7 +76,7 @@ TWO_DEVICES = textwrap.dedent("""
 
     assert jax.device_count() == 2, jax.devices()
     task = classification.setup(tiny_config({workdir!r}, num_devices=2))
-    programs = loop._programs(task, task.config.optim, task.config.loop.epochs, task.mesh)
+    programs = loop.programs(task, task.config.optim, task.config.loop.epochs, task.mesh)
     rng = jax.random.key_data(jax.random.key(0))
     treedef = jax.tree_util.tree_structure(jax.eval_shape(programs.init_state, rng))
     with np.load({initial!r}) as f:
@@ -92,7 +92,7 @@ def test_two_simulated_devices_take_the_same_step_as_one(task, tmp_path):
     """XLA_FLAGS must be set before JAX starts, so the 2-device step runs in a subprocess. One step is
     compared: it agrees to float32 round-off (6e-8 here), but a spiking network under Adam amplifies
     round-off chaotically over later steps (spikes at threshold flip), so longer runs agree loosely."""
-    programs = loop._programs(task, task.config.optim, task.config.loop.epochs, task.mesh)
+    programs = loop.programs(task, task.config.optim, task.config.loop.epochs, task.mesh)
     rng = jax.random.key_data(jax.random.key(0))
     initial = jax.device_get(programs.init(rng))
     np.savez(tmp_path / "initial.npz", *jax.tree_util.tree_leaves(initial))

@@ -263,7 +263,9 @@ def _metrics_history(path: str, last_epoch: int) -> list[dict]:
     return kept
 
 
-class _Programs(NamedTuple):
+class Programs(NamedTuple):
+    """A run's optimizer and jitted functions."""
+
     tx: optax.GradientTransformation
     init_state: Callable  # rng -> TrainState (pure)
     init: Callable  # jitted init_state, replicated output
@@ -277,8 +279,8 @@ def _eval_program(task: Task, mesh: Mesh):
 
 
 @functools.lru_cache(maxsize=2)
-def _programs(task: Task, optim: OptimConfig | SGDConfig, epochs: int, mesh: Mesh,
-              batch_size: int | None = None) -> _Programs:
+def programs(task: Task, optim: OptimConfig | SGDConfig, epochs: int, mesh: Mesh,
+              batch_size: int | None = None) -> Programs:
     """The run's jitted functions, built once per (task, optimizer, mesh): repeated runs in one process
     (tests, notebooks) reuse their compilations. The cache keeps the task (and its data) alive.
     ``batch_size``: the global batch, for optimizers that need it (SGD's accumulation)."""
@@ -289,7 +291,7 @@ def _programs(task: Task, optim: OptimConfig | SGDConfig, epochs: int, mesh: Mes
         return create_train_state(task.init_variables(rng), tx, rng, ema=ema_decay is not None)
 
     init = jax.jit(init_state, out_shardings=replicated(mesh), compiler_options=_RUN_ONCE)
-    return _Programs(tx, init_state, init, make_train_step(task, tx, mesh, ema_decay), _eval_program(task, mesh))
+    return Programs(tx, init_state, init, make_train_step(task, tx, mesh, ema_decay), _eval_program(task, mesh))
 
 
 def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -298,14 +300,14 @@ def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return rng, jax.random.fold_in(rng, _EVAL_STREAM)
 
 
-def _abstract_state(programs: _Programs, rng, mesh: Mesh):
+def _abstract_state(programs: Programs, rng, mesh: Mesh):
     """Shapes, dtypes and shardings of the train state, without compiling anything."""
     shapes = jax.eval_shape(programs.init_state, rng)
     sharding = replicated(mesh)
     return jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
 
-def _initial_state(programs: _Programs, checkpoints: Checkpoints, rng, mesh: Mesh, init_variables):
+def _initial_state(programs: Programs, checkpoints: Checkpoints, rng, mesh: Mesh, init_variables):
     """``(state, finished epochs)``: the latest checkpoint's state, else a fresh (or loaded) one."""
     start_epoch = checkpoints.latest_step() or 0
     if start_epoch:
@@ -339,20 +341,20 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig | SGDConfig, run_co
             return json.load(f)
     check_resume_config(config.workdir, run_config, write=_is_main())
     started = time.perf_counter()
-    programs = _programs(task, optim, config.epochs, mesh, config.batch_size)
+    compiled = programs(task, optim, config.epochs, mesh, config.batch_size)
     rng, eval_rng = _run_keys(config.seed)
     metrics_path = os.path.join(config.workdir, "metrics.jsonl")
     with Checkpoints(os.path.join(config.workdir, "checkpoints"), keep=config.keep,
                      best_metric=task.best_metric) as checkpoints:
-        state, start_epoch = _initial_state(programs, checkpoints, rng, mesh, init_variables)
+        state, start_epoch = _initial_state(compiled, checkpoints, rng, mesh, init_variables)
         history = _metrics_history(metrics_path, start_epoch)
         eval_metrics = None
         for epoch in range(start_epoch, config.epochs):
             epoch_start = time.perf_counter()
-            state, record = train_epoch(task, programs.train_step, state, epoch, config, mesh)
+            state, record = train_epoch(task, compiled.train_step, state, epoch, config, mesh)
             eval_metrics = None
             if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-                eval_metrics = evaluate(task, programs.eval_step, state.eval_variables, eval_rng, mesh)
+                eval_metrics = evaluate(task, compiled.eval_step, state.eval_variables, eval_rng, mesh)
             checkpoints.save(epoch + 1, state, config=run_config, metrics=eval_metrics)
             record = {"epoch": epoch + 1, "step": (epoch + 1) * task.steps_per_epoch,
                       "lr": float(epoch_learning_rate(epoch, optim, config.epochs)), **record,
@@ -362,7 +364,7 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig | SGDConfig, run_co
             _append_jsonl(metrics_path, record)
             _say(_summary_line(record))
         if eval_metrics is None:  # resumed after the last checkpoint, before results.json
-            eval_metrics = evaluate(task, programs.eval_step, state.eval_variables, eval_rng, mesh)
+            eval_metrics = evaluate(task, compiled.eval_step, state.eval_variables, eval_rng, mesh)
         checkpoints.wait()
         best = checkpoints.best_step()
     results = {
@@ -416,5 +418,5 @@ def evaluate_only(task: Task, config: LoopConfig, mesh: Mesh, variables: dict, o
     return results
 
 
-__all__ = ["Task", "setup_devices", "replicated", "batch_sharding", "replicate", "global_batch",
+__all__ = ["Task", "Programs", "programs", "setup_devices", "replicated", "batch_sharding", "replicate", "global_batch",
            "make_train_step", "make_eval_step", "evaluate", "train_epoch", "train", "evaluate_only"]

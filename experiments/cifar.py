@@ -23,12 +23,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from snnjax.encoding import KINDS  # noqa: E402
+from snnjax import cli  # noqa: E402
 from snnjax.models.qkformer import qkformer  # noqa: E402
-from snnjax.neurons import NEURONS  # noqa: E402
-from snnjax.surrogate import SURROGATES  # noqa: E402
 from snnjax.train.config import (  # noqa: E402
-    ClassificationConfig, ConfigMismatchError, DataConfig, LoopConfig, ModelConfig, OptimConfig)
+    ClassificationConfig, ConfigMismatchError, DataConfig, ModelConfig, OptimConfig)
 
 DATASETS = ("cifar10", "cifar100", "synthetic", "npz:PATH")
 # Applied with --dataset=synthetic to every flag not given explicitly: train, evaluate and checkpoint in about
@@ -39,41 +37,14 @@ SYNTHETIC_PRESET = {
 }
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the description's layout and shows each flag's default (unset ones explain theirs)."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
-
-
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     """The flag parser; with ``suppress_defaults`` only explicitly given flags appear in the result."""
-    preset = ", ".join(f"--{k}={v}" for k, v in SYNTHETIC_PRESET.items())
-    p = argparse.ArgumentParser(
-        prog="cifar.py", description=__doc__, formatter_class=_HelpFormatter,
-        argument_default=argparse.SUPPRESS if suppress_defaults else None,
-        epilog=f"With --dataset=synthetic these defaults apply to flags not given: {preset}.")
-
-    def add(*flags, **kwargs):
-        if suppress_defaults:
-            kwargs.pop("default", None)
-        p.add_argument(*flags, **kwargs)
-
-    def toggle(flag, default, help):
-        add(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
-
+    flags = cli.Flags("cifar.py", __doc__, SYNTHETIC_PRESET, suppress_defaults)
+    add, toggle = flags.add, flags.toggle
     add("--model", default="3-256", help="QKFormer 'L-D' (depth L >= 2, width D a multiple of 32): "
         "3-256 (paper), 4-384 (official CIFAR config), ...")
-    add("--encoding", choices=KINDS, default="ttfs", help="temporal encoding of the static image")
-    add("--T", type=int, default=4, help="time steps")
-    add("--neuron", choices=tuple(NEURONS), default="learnable", help="LIF or learnable LIF (paper eq. 4)")
-    toggle("--lt", True, "learnable encoder threshold θ_0 and decay λ (LT)")
-    toggle("--lc", True, "the encoder owns the first conv+BN (learnable conv, LC); 'direct' needs it")
-    toggle("--sg", True, "surrogate gradient through the encoder's spikes (SG)")
-    add("--lc_channels", type=int, default=None, help="width of the LC conv (default: the model's D/8)")
-    add("--surrogate", choices=(*SURROGATES, "none"), default="sigmoid", help="surrogate gradient of all neurons")
+    cli.add_spiking_flags(flags, encoding="ttfs", lc_channels_help="width of the LC conv (default: the model's D/8)")
     toggle("--official_ssa_scan", False, "reproduce the official SSA proj_lif bug (needed for official weights)")
-    add("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype (params stay float32)")
     add("--dataset", default="cifar10", help=f"one of {', '.join(DATASETS)}")
     add("--data_dir", default=None, help="prepared tensorflow-datasets directory (default: $TFDS_DATA_DIR)")
     add("--augment", choices=("official", "crop_flip", "none"), default="official", help="train augmentation")
@@ -93,35 +64,16 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--cooldown_epochs", type=int, default=10, help="final epochs at --min_lr")
     add("--weight_decay", type=float, default=0.06, help="AdamW decay of conv/dense kernels")
     add("--clip_norm", type=float, default=None, help="clip the global gradient norm (default: off)")
-    add("--seed", type=int, default=35, help="the paper uses 35, 1000 and 0")
-    add("--workdir", default=None, help="run folder (default: runs/cifar/<dataset>_<model>_<encoding>_...)")
-    add("--eval_every", type=int, default=1, help="evaluate every N epochs (and after the last)")
-    add("--log_every", type=int, default=10, help="update the progress bar every N steps")
-    add("--keep", type=int, default=2, help="recent checkpoints to keep (the best is kept too)")
-    add("--num_devices", type=int, default=None, help="devices to use (default: all)")
-    toggle("--progress", True, "show progress bars")
-    toggle("--distributed", False, "multi-process run: call jax.distributed.initialize")
-    add("--coordinator_address", default=None, help="for --distributed (default: detected)")
-    add("--num_processes", type=int, default=None, help="for --distributed (default: detected)")
-    add("--process_id", type=int, default=None, help="for --distributed (default: detected)")
-    add("--eval_only", action="store_true", default=False, help="evaluate the workdir's last checkpoint "
-        "(or --init_from) instead of training; writes eval.json")
+    cli.add_run_flags(flags, workdir_help="run folder (default: runs/cifar/<dataset>_<model>_<encoding>_...)")
     add("--init_from", default=None, help="orbax checkpoint folder or official QKFormer PyTorch state dict")
     add("--shuffle_time", action="store_true", default=False,
         help="with --eval_only: permute each neuron's spikes over time (Appendix B); writes eval_shuffle_time.json")
-    return p
+    return flags.parser
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
     """Parsed flags (with the synthetic preset applied) and the preset values that were applied."""
-    args = build_parser().parse_args(argv)
-    explicit = vars(build_parser(suppress_defaults=True).parse_args(argv))
-    applied = {}
-    if args.dataset == "synthetic":
-        applied = {k: v for k, v in SYNTHETIC_PRESET.items() if k not in explicit}
-        for k, v in applied.items():
-            setattr(args, k, v)
-    return args, applied
+    return cli.parse_with_preset(build_parser, argv, SYNTHETIC_PRESET)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -134,13 +86,9 @@ def validate(args: argparse.Namespace) -> None:
         qkformer(args.model)
     except ValueError as e:
         raise ValueError(f"--{e}") from None
-    for flag in ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
-                 "image_size", "synthetic_train", "synthetic_test"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag}: must be >= 1, got {getattr(args, flag)}")
-    for flag in ("lc_channels", "num_devices", "clip_norm"):
-        if getattr(args, flag) is not None and getattr(args, flag) <= 0:
-            raise ValueError(f"--{flag}: must be > 0 when given, got {getattr(args, flag)}")
+    cli.check_positive(args, ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
+                              "image_size", "synthetic_train", "synthetic_test"),
+                       ("lc_channels", "num_devices", "clip_norm"))
     if args.encoding == "direct" and not args.lc:
         raise ValueError("--lc: the 'direct' encoding needs --lc (it feeds the first conv's output to a LIF)")
     if args.official_ssa_scan and args.neuron != "lif":
@@ -167,12 +115,7 @@ def default_workdir(args: argparse.Namespace) -> str:
 def to_config(args: argparse.Namespace) -> ClassificationConfig:
     """The experiment config described by the (validated) flags."""
     return ClassificationConfig(
-        loop=LoopConfig(
-            workdir=args.workdir or default_workdir(args), epochs=args.epochs, batch_size=args.batch_size,
-            eval_batch_size=args.eval_batch_size, seed=args.seed, eval_every=args.eval_every,
-            log_every=args.log_every, keep=args.keep, num_devices=args.num_devices,
-            distributed=args.distributed, coordinator_address=args.coordinator_address,
-            num_processes=args.num_processes, process_id=args.process_id, progress=args.progress),
+        loop=cli.loop_config(args, args.workdir or default_workdir(args)),
         model=ModelConfig(
             name=args.model, T=args.T, encoding=args.encoding, neuron=args.neuron, learnable_threshold=args.lt,
             learnable_conv=args.lc, surrogate_gradient=args.sg, lc_channels=args.lc_channels,

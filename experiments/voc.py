@@ -24,15 +24,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
+from snnjax import cli  # noqa: E402
 from snnjax.data.detection import DETECTION_DATASETS  # noqa: E402
 from snnjax.data.detection_synthetic import MAX_CLASSES  # noqa: E402
-from snnjax.encoding import KINDS  # noqa: E402
 from snnjax.layers import SEW_MODES  # noqa: E402
 from snnjax.models.yolo import MODES  # noqa: E402
-from snnjax.neurons import NEURONS  # noqa: E402
-from snnjax.surrogate import SURROGATES  # noqa: E402
 from snnjax.train.config import (  # noqa: E402
-    ConfigMismatchError, DetectionConfig, DetectionDataConfig, DetectorConfig, LoopConfig, SGDConfig)
+    ConfigMismatchError, DetectionConfig, DetectionDataConfig, DetectorConfig, SGDConfig)
 from snnjax.train.optim import validate_sgd  # noqa: E402
 
 # Applied with --dataset=synthetic to every flag not given explicitly: train, evaluate (mAP@0.5 ≈ 0.03) and
@@ -46,40 +44,13 @@ SYNTHETIC_PRESET = {
 EMA_DECAY = 0.9999  # YOLOv5's ModelEMA
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the description's layout and shows each flag's default (unset ones explain theirs)."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
-
-
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     """The flag parser; with ``suppress_defaults`` only explicitly given flags appear in the result."""
-    preset = ", ".join(f"--{k}={v}" for k, v in SYNTHETIC_PRESET.items())
-    p = argparse.ArgumentParser(
-        prog="voc.py", description=__doc__, formatter_class=_HelpFormatter,
-        argument_default=argparse.SUPPRESS if suppress_defaults else None,
-        epilog=f"With --dataset=synthetic these defaults apply to flags not given: {preset}.")
-
-    def add(*flags, **kwargs):
-        if suppress_defaults:
-            kwargs.pop("default", None)
-        p.add_argument(*flags, **kwargs)
-
-    def toggle(flag, default, help):
-        add(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
-
+    flags = cli.Flags("voc.py", __doc__, SYNTHETIC_PRESET, suppress_defaults)
+    add, toggle = flags.add, flags.toggle
     add("--mode", choices=MODES, default="snn", help="spiking network, or the YOLOv5n ANN baseline")
-    add("--encoding", choices=KINDS, default="phase", help="temporal encoding of the static image")
-    add("--T", type=int, default=4, help="time steps")
-    add("--neuron", choices=tuple(NEURONS), default="learnable", help="LIF or learnable LIF (paper eq. 4)")
+    cli.add_spiking_flags(flags, encoding="phase", lc_channels_help="width of the LC conv (default: the stem's 16)")
     add("--sew", choices=SEW_MODES, default="add", help="SEW connect function of the backbone bottlenecks")
-    toggle("--lt", True, "learnable encoder threshold θ_0 and decay λ (LT)")
-    toggle("--lc", True, "the encoder owns the first conv+BN (learnable conv, LC); 'direct' needs it")
-    toggle("--sg", True, "surrogate gradient through the encoder's spikes (SG)")
-    add("--lc_channels", type=int, default=None, help="width of the LC conv (default: the stem's 16)")
-    add("--surrogate", choices=(*SURROGATES, "none"), default="sigmoid", help="surrogate gradient of all neurons")
-    add("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype (params stay float32)")
     add("--dataset", choices=DETECTION_DATASETS, default="voc", help="VOC07+12 (prepared tfds) or synthetic")
     add("--data_dir", default=None, help="prepared tensorflow-datasets directory (default: $TFDS_DATA_DIR)")
     add("--img_size", type=int, default=320, help="square input size, a multiple of 32")
@@ -102,44 +73,21 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--nominal_batch_size", type=int, default=64, help="accumulate gradients to about this batch size")
     add("--clip_norm", type=float, default=10.0, help="clip the global gradient norm")
     toggle("--ema", True, f"evaluate and save an EMA of the weights (decay {EMA_DECAY}·(1 − exp(−updates/2000)))")
-    add("--seed", type=int, default=35, help="the paper uses 35, 1000 and 0")
-    add("--workdir", default=None, help="run folder (default: runs/voc/<dataset>_<mode>_<encoding>_...)")
-    add("--eval_every", type=int, default=1, help="evaluate every N epochs (and after the last)")
-    add("--log_every", type=int, default=10, help="update the progress bar every N steps")
-    add("--keep", type=int, default=2, help="recent checkpoints to keep (the best is kept too)")
-    add("--num_devices", type=int, default=None, help="devices to use (default: all)")
-    toggle("--progress", True, "show progress bars")
-    toggle("--distributed", False, "multi-process run: call jax.distributed.initialize")
-    add("--coordinator_address", default=None, help="for --distributed (default: detected)")
-    add("--num_processes", type=int, default=None, help="for --distributed (default: detected)")
-    add("--process_id", type=int, default=None, help="for --distributed (default: detected)")
-    add("--eval_only", action="store_true", default=False, help="evaluate the workdir's last checkpoint "
-        "(or --init_from) instead of training; writes eval.json")
+    cli.add_run_flags(flags, workdir_help="run folder (default: runs/voc/<dataset>_<mode>_<encoding>_...)")
     add("--init_from", default=None, help="orbax checkpoint folder (a workdir) of the same model to start from")
-    return p
+    return flags.parser
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
     """Parsed flags (with the synthetic preset applied) and the preset values that were applied."""
-    args = build_parser().parse_args(argv)
-    explicit = vars(build_parser(suppress_defaults=True).parse_args(argv))
-    applied = {}
-    if args.dataset == "synthetic":
-        applied = {k: v for k, v in SYNTHETIC_PRESET.items() if k not in explicit}
-        for k, v in applied.items():
-            setattr(args, k, v)
-    return args, applied
+    return cli.parse_with_preset(build_parser, argv, SYNTHETIC_PRESET)
 
 
 def validate(args: argparse.Namespace) -> None:
     """Raises ValueError('--flag: ...') for values argparse cannot check; cheap (no model, no data)."""
-    for flag in ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
-                 "synthetic_train", "synthetic_test", "synthetic_objects"):
-        if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag}: must be >= 1, got {getattr(args, flag)}")
-    for flag in ("lc_channels", "num_devices", "max_boxes"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise ValueError(f"--{flag}: must be >= 1 when given, got {getattr(args, flag)}")
+    cli.check_positive(args, ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
+                              "synthetic_train", "synthetic_test", "synthetic_objects"),
+                       ("lc_channels", "num_devices", "max_boxes"))
     if args.img_size < 32 or args.img_size % 32:
         raise ValueError(f"--img_size: must be a positive multiple of 32 (the largest stride), got {args.img_size}")
     if not 1 <= args.synthetic_classes <= MAX_CLASSES:
@@ -177,12 +125,7 @@ def default_workdir(args: argparse.Namespace) -> str:
 def to_config(args: argparse.Namespace) -> DetectionConfig:
     """The experiment config described by the (validated) flags."""
     return DetectionConfig(
-        loop=LoopConfig(
-            workdir=args.workdir or default_workdir(args), epochs=args.epochs, batch_size=args.batch_size,
-            eval_batch_size=args.eval_batch_size, seed=args.seed, eval_every=args.eval_every,
-            log_every=args.log_every, keep=args.keep, num_devices=args.num_devices,
-            distributed=args.distributed, coordinator_address=args.coordinator_address,
-            num_processes=args.num_processes, process_id=args.process_id, progress=args.progress),
+        loop=cli.loop_config(args, args.workdir or default_workdir(args)),
         model=DetectorConfig(
             mode=args.mode, T=args.T, encoding=args.encoding, neuron=args.neuron, sew=args.sew,
             learnable_threshold=args.lt, learnable_conv=args.lc, surrogate_gradient=args.sg,

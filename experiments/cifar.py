@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from snnjax import cli  # noqa: E402
 from snnjax.models.qkformer import qkformer  # noqa: E402
 from snnjax.train.config import (  # noqa: E402
-    ClassificationConfig, ConfigMismatchError, DataConfig, ModelConfig, OptimConfig)
+    ClassificationConfig, DataConfig, ModelConfig, OptimConfig)
 
 DATASETS = ("cifar10", "cifar100", "synthetic", "npz:PATH")
 # Applied with --dataset=synthetic to every flag not given explicitly: train, evaluate and checkpoint in about
@@ -35,6 +35,8 @@ SYNTHETIC_PRESET = {
     "model": "3-64", "T": 2, "image_size": 16, "epochs": 8, "warmup_epochs": 0, "cooldown_epochs": 0,
     "batch_size": 32, "eval_batch_size": 128, "lr": 5e-3, "augment": "crop_flip",
 }
+
+RESULT_KEYS = ("accuracy", "loss", "mean_firing_rate", "params", "wall_time_s")
 
 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
@@ -134,25 +136,10 @@ def to_config(args: argparse.Namespace) -> ClassificationConfig:
 
 def main(argv: list[str] | None = None) -> dict:
     """Parses flags, prints the config, then trains/resumes or evaluates; returns the results."""
-    args, applied = parse_args(argv)
-    try:
-        validate(args)
-    except ValueError as e:
-        build_parser().error(f"argument {e}")
-    config = to_config(args)
-    if applied:
-        print("synthetic preset: " + " ".join(f"--{k}={v}" for k, v in applied.items()), flush=True)
-    print(f"workdir: {config.loop.workdir}", flush=True)
-
     from snnjax.train.classification import run
 
-    try:
-        results = run(config)
-    except (ConfigMismatchError, FileNotFoundError) as e:  # a wrong workdir, unprepared data, ...
-        sys.exit(f"cifar.py: error: {e}")
-    keys = ("accuracy", "loss", "mean_firing_rate", "params", "wall_time_s")
-    print("results: " + " ".join(f"{k}={results[k]:.4g}" for k in keys if isinstance(results.get(k), (int, float))))
-    return results
+    return cli.run_entry_point(argv, build_parser=build_parser, parse_args=parse_args, validate=validate,
+                               to_config=to_config, run=run, result_keys=RESULT_KEYS)
 
 
 if __name__ == "__main__":

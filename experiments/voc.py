@@ -30,7 +30,7 @@ from snnjax.data.detection_synthetic import MAX_CLASSES  # noqa: E402
 from snnjax.layers import SEW_MODES  # noqa: E402
 from snnjax.models.yolo import MODES  # noqa: E402
 from snnjax.train.config import (  # noqa: E402
-    ConfigMismatchError, DetectionConfig, DetectionDataConfig, DetectorConfig, SGDConfig)
+    DetectionConfig, DetectionDataConfig, DetectorConfig, SGDConfig)
 from snnjax.train.optim import validate_sgd  # noqa: E402
 
 # Applied with --dataset=synthetic to every flag not given explicitly: train, evaluate (mAP@0.5 ≈ 0.03) and
@@ -42,6 +42,8 @@ SYNTHETIC_PRESET = {
     "nominal_batch_size": 16, "warmup_epochs": 1.0, "min_warmup_steps": 0,
 }
 EMA_DECAY = 0.9999  # YOLOv5's ModelEMA
+
+RESULT_KEYS = ("map50", "map50_95", "voc07_map50", "voc12_map50", "mean_firing_rate", "params", "wall_time_s")
 
 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
@@ -141,25 +143,10 @@ def to_config(args: argparse.Namespace) -> DetectionConfig:
 
 def main(argv: list[str] | None = None) -> dict:
     """Parses flags, prints the config, then trains/resumes or evaluates; returns the results."""
-    args, applied = parse_args(argv)
-    try:
-        validate(args)
-    except ValueError as e:
-        build_parser().error(f"argument {e}")
-    config = to_config(args)
-    if applied:
-        print("synthetic preset: " + " ".join(f"--{k}={v}" for k, v in applied.items()), flush=True)
-    print(f"workdir: {config.loop.workdir}", flush=True)
-
     from snnjax.train.detection_task import run
 
-    try:
-        results = run(config)
-    except (ConfigMismatchError, FileNotFoundError) as e:  # a wrong workdir, unprepared data, ...
-        sys.exit(f"voc.py: error: {e}")
-    keys = ("map50", "map50_95", "voc07_map50", "voc12_map50", "mean_firing_rate", "params", "wall_time_s")
-    print("results: " + " ".join(f"{k}={results[k]:.4g}" for k in keys if isinstance(results.get(k), (int, float))))
-    return results
+    return cli.run_entry_point(argv, build_parser=build_parser, parse_args=parse_args, validate=validate,
+                               to_config=to_config, run=run, result_keys=RESULT_KEYS)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ preset fills only the others), the temporal-encoder and neuron flags, the run fl
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Sequence
+import sys
+from typing import Any, Callable, Sequence
 
 from snnjax.encoding import KINDS
 from snnjax.neurons import NEURONS
 from snnjax.surrogate import SURROGATES
-from snnjax.train.config import LoopConfig
+from snnjax.train.config import ConfigMismatchError, LoopConfig
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -107,3 +108,27 @@ def loop_config(args: argparse.Namespace, workdir: str) -> LoopConfig:
         num_devices=args.num_devices, distributed=args.distributed,
         coordinator_address=args.coordinator_address, num_processes=args.num_processes,
         process_id=args.process_id, progress=args.progress)
+
+
+def run_entry_point(argv: Sequence[str] | None, *, build_parser: Callable, parse_args: Callable,
+                    validate: Callable, to_config: Callable, run: Callable[[Any], dict],
+                    result_keys: Sequence[str]) -> dict:
+    """Parses and validates flags (a bad value: argparse's ``<prog>: error: argument --flag: ...``, exit 2),
+    prints the applied preset and the workdir, runs the experiment and prints ``result_keys``."""
+    parser = build_parser()
+    args, applied = parse_args(argv)
+    try:
+        validate(args)
+    except ValueError as e:
+        parser.error(f"argument {e}")
+    config = to_config(args)
+    if applied:
+        print("synthetic preset: " + " ".join(f"--{k}={v}" for k, v in applied.items()), flush=True)
+    print(f"workdir: {config.loop.workdir}", flush=True)
+    try:
+        results = run(config)
+    except (ConfigMismatchError, FileNotFoundError) as e:  # a wrong workdir, unprepared data, ...
+        sys.exit(f"{parser.prog}: error: {e}")
+    print("results: " + " ".join(f"{k}={results[k]:.4g}" for k in result_keys
+                                 if isinstance(results.get(k), (int, float))))
+    return results

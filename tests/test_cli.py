@@ -45,3 +45,25 @@ def test_loop_config_takes_the_run_flags():
     args = build().parse_args(["--seed", "7", "--num_devices", "2", "--no-progress"])
     config = cli.loop_config(args, "/tmp/run")
     assert (config.workdir, config.seed, config.num_devices, config.progress, config.epochs) == ("/tmp/run", 7, 2, False, 100)
+
+
+def test_run_entry_point_validates_runs_and_prints_results(capsys):
+    def validate(args):
+        if args.T > 8:
+            raise ValueError("--T: too many")
+
+    def to_config(args):
+        return argparse.Namespace(loop=argparse.Namespace(workdir="/tmp/w"), T=args.T)
+
+    def run(config):
+        return {"accuracy": 0.5, "T": config.T}
+
+    parse = lambda argv: cli.parse_with_preset(build, argv, PRESET)
+    kwargs = dict(build_parser=build, parse_args=parse, validate=validate, to_config=to_config, run=run,
+                  result_keys=("accuracy",))
+    assert cli.run_entry_point(["--dataset=synthetic"], **kwargs) == {"accuracy": 0.5, "T": 2}
+    out = capsys.readouterr().out
+    assert "synthetic preset: --T=2 --epochs=3" in out and "workdir: /tmp/w" in out and "accuracy=0.5" in out
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run_entry_point(["--T", "9"], **kwargs)
+    assert exit_info.value.code == 2 and "argument --T: too many" in capsys.readouterr().err

@@ -19,12 +19,12 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from snnjax import checkpoint, data as datasets
+from snnjax import data as datasets
 from snnjax.metrics.spikes import firing_rates, shuffle_time_interceptor
 from snnjax.models.qkformer import QKFormer, qkformer
 from snnjax.surrogate import get as get_surrogate
 from snnjax.train import loop
-from snnjax.train.config import ClassificationConfig, ModelConfig, check_resume_config, config_differences, to_dict
+from snnjax.train.config import ClassificationConfig, ModelConfig, to_dict
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -142,12 +142,7 @@ def pretrained_variables(config: ClassificationConfig, model: QKFormer) -> dict 
         from snnjax.models.convert import load_official_qkformer
 
         return dict(load_official_qkformer(path, model))
-    state, saved = checkpoint.load_state(path)
-    diff = [d for d in config_differences(saved, to_dict(config)) if d.startswith("model.")]
-    if diff:
-        raise ValueError(f"init_from: the checkpoint at {path!r} has another model; differing fields: "
-                         + "; ".join(diff))
-    return {"params": state["params"], **state["model_state"]}
+    return loop.checkpoint_variables(path, to_dict(config))
 
 
 def setup(config: ClassificationConfig) -> ClassificationTask:
@@ -170,13 +165,7 @@ def evaluate(task: ClassificationTask) -> dict:
     config = task.config
     variables, source = pretrained_variables(config, task.model), config.init_from
     if variables is None:
-        workdir = config.loop.workdir
-        if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-            raise FileNotFoundError(f"eval_only: no checkpoints in workdir {workdir!r}; "
-                                    "train first or pass --init_from")
-        check_resume_config(workdir, to_dict(config), write=False)
-        state, _ = checkpoint.load_state(workdir)
-        variables, source = {"params": state["params"], **state["model_state"]}, workdir
+        variables, source = loop.workdir_variables(config.loop.workdir, to_dict(config)), config.loop.workdir
     output = "eval_shuffle_time.json" if config.shuffle_time else "eval.json"
     return loop.evaluate_only(task, config.loop, task.mesh, variables, output,
                               {"source": source, "shuffle_time": config.shuffle_time, "config": to_dict(config)})

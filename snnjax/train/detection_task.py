@@ -10,7 +10,6 @@ per-layer firing rates. The best checkpoint is chosen by YOLOv5's fitness, 0.1·
 
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
 import jax
@@ -18,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from snnjax import checkpoint
 from snnjax.boxes import scale_boxes
 from snnjax.data.detection import load_detection
 from snnjax.data.detection_dataset import DetectionData
@@ -28,10 +26,8 @@ from snnjax.models.yolo import YOLOv5n, decode
 from snnjax.surrogate import get as get_surrogate
 from snnjax.train import loop
 from snnjax.train.classification import DTYPES
-from snnjax.train.config import (DetectionConfig, DetectorConfig, check_resume_config, config_differences,
-                                 to_dict)
+from snnjax.train.config import DetectionConfig, DetectorConfig, to_dict
 from snnjax.train.detection import yolo_loss
-from snnjax.train.state import saved_variables
 
 # val.py's NMS settings (spec §4.1): confidence threshold, IoU threshold, detections kept per image.
 CONF_THRES, IOU_THRES, MAX_DET = 0.001, 0.6, 300
@@ -167,12 +163,7 @@ def pretrained_variables(config: DetectionConfig) -> dict | None:
     path = config.init_from
     if path is None:
         return None
-    state, saved = checkpoint.load_state(path)
-    diff = [d for d in config_differences(saved, to_dict(config)) if d.startswith("model.")]
-    if diff:
-        raise ValueError(f"init_from: the checkpoint at {path!r} has another model; differing fields: "
-                         + "; ".join(diff))
-    return saved_variables(state)
+    return loop.checkpoint_variables(path, to_dict(config))
 
 
 def setup(config: DetectionConfig) -> DetectionTask:
@@ -195,13 +186,7 @@ def evaluate(task: DetectionTask) -> dict:
     config = task.config
     variables, source = pretrained_variables(config), config.init_from
     if variables is None:
-        workdir = config.loop.workdir
-        if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-            raise FileNotFoundError(f"eval_only: no checkpoints in workdir {workdir!r}; "
-                                    "train first or pass --init_from")
-        check_resume_config(workdir, to_dict(config), write=False)
-        state, _ = checkpoint.load_state(workdir)
-        variables, source = saved_variables(state), workdir
+        variables, source = loop.workdir_variables(config.loop.workdir, to_dict(config)), config.loop.workdir
     return loop.evaluate_only(task, config.loop, task.mesh, variables, "eval.json",
                               {"source": source, "config": to_dict(config)})
 

@@ -35,11 +35,11 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from snnjax.checkpoint import Checkpoints
-from snnjax.train.config import LoopConfig, OptimConfig, SGDConfig, check_resume_config
+from snnjax.checkpoint import Checkpoints, load_state
+from snnjax.train.config import LoopConfig, OptimConfig, SGDConfig, check_resume_config, config_differences
 from snnjax.train.optim import ema_decay_schedule, epoch_learning_rate, make_optimizer
 from snnjax.train.optim import updated as optimizer_updated
-from snnjax.train.state import TrainState, count_params, create_train_state, update_ema
+from snnjax.train.state import TrainState, count_params, create_train_state, saved_variables, update_ema
 
 DATA_AXIS = "data"
 # Init runs once: skipping XLA's backend optimisations cuts its CPU compile time ~10x (QKFormer-3-32).
@@ -418,5 +418,24 @@ def evaluate_only(task: Task, config: LoopConfig, mesh: Mesh, variables: dict, o
     return results
 
 
-__all__ = ["Task", "Programs", "programs", "setup_devices", "replicated", "batch_sharding", "replicate", "global_batch",
+def checkpoint_variables(path: str, run_config: dict) -> dict:
+    """The evaluation variables (the EMA when kept) of the orbax checkpoint at ``path`` (a workdir, its
+    ``checkpoints`` folder or a step), whose saved model config must equal ``run_config``'s."""
+    state, saved = load_state(path)
+    diff = [d for d in config_differences(saved, run_config) if d.startswith("model.")]
+    if diff:
+        raise ValueError(f"init_from: the checkpoint at {path!r} has another model; differing fields: "
+                         + "; ".join(diff))
+    return saved_variables(state)
+
+
+def workdir_variables(workdir: str, run_config: dict) -> dict:
+    """The evaluation variables of ``workdir``'s latest checkpoint; its whole config must match."""
+    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        raise FileNotFoundError(f"eval_only: no checkpoints in workdir {workdir!r}; train first or pass --init_from")
+    check_resume_config(workdir, run_config, write=False)
+    return saved_variables(load_state(workdir)[0])
+
+
+__all__ = ["Task", "checkpoint_variables", "workdir_variables", "Programs", "programs", "setup_devices", "replicated", "batch_sharding", "replicate", "global_batch",
            "make_train_step", "make_eval_step", "evaluate", "train_epoch", "train", "evaluate_only"]

@@ -164,11 +164,12 @@ def task_timer(task, config, evaluate: Callable) -> StepTimer:
 def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
     """The CIFAR task on random 32×32 images (direct encoding, standard LIF, no augmentation)."""
     from snnjax.data import CIFAR_MEAN, CIFAR_STD, ClassificationData
+    from snnjax.models.spiking import SpikingConfig
     from snnjax.train import classification, loop
     from snnjax.train.config import ClassificationConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig
 
     config = ClassificationConfig(
-        model=ModelConfig(name=model, encoding="direct", neuron="lif", dtype=dtype),
+        model=ModelConfig(name=model, spiking=SpikingConfig(encoding="direct", neuron="lif"), dtype=dtype),
         data=DataConfig(dataset="synthetic", augment="none", label_smoothing=0.0),
         optim=OptimConfig(warmup_epochs=0, cooldown_epochs=0),
         loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False))

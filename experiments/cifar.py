@@ -109,19 +109,15 @@ def validate(args: argparse.Namespace) -> None:
 def default_workdir(args: argparse.Namespace) -> str:
     """``runs/cifar/<dataset>_<model>_<encoding>[+lt+lc+sg]_T<T>_<neuron>_s<seed>``."""
     dataset = re.sub(r"[^A-Za-z0-9]+", "-", os.path.splitext(os.path.basename(args.dataset))[0])
-    parts = "".join(f"+{k}" for k in ("lt", "lc", "sg") if getattr(args, k))
-    name = f"{dataset}_{args.model}_{args.encoding}{parts}_T{args.T}_{args.neuron}_s{args.seed}"
-    return os.path.join("runs", "cifar", name)
+    return os.path.join("runs", "cifar", f"{dataset}_{args.model}_{cli.spiking_name(args)}_s{args.seed}")
 
 
 def to_config(args: argparse.Namespace) -> ClassificationConfig:
     """The experiment config described by the (validated) flags."""
     return ClassificationConfig(
         loop=cli.loop_config(args, args.workdir or default_workdir(args)),
-        model=ModelConfig(
-            name=args.model, T=args.T, encoding=args.encoding, neuron=args.neuron, learnable_threshold=args.lt,
-            learnable_conv=args.lc, surrogate_gradient=args.sg, lc_channels=args.lc_channels,
-            surrogate=args.surrogate, official_ssa_scan=args.official_ssa_scan, dtype=args.dtype),
+        model=ModelConfig(name=args.model, spiking=cli.spiking_config(args), official_ssa_scan=args.official_ssa_scan,
+                          dtype=args.dtype),
         data=DataConfig(
             dataset=args.dataset, data_dir=args.data_dir, augment=args.augment,
             label_smoothing=args.label_smoothing, mixup_alpha=args.mixup_alpha, erase_prob=args.erase_prob,

@@ -119,8 +119,7 @@ def default_workdir(args: argparse.Namespace) -> str:
     ``runs/voc/<dataset>_<img_size>_<encoding>[+lt+lc+sg]_T<T>_<neuron>_<sew>_s<seed>``."""
     if args.mode == "ann":
         return os.path.join("runs", "voc", f"{args.dataset}_{args.img_size}_ann_s{args.seed}")
-    parts = "".join(f"+{k}" for k in ("lt", "lc", "sg") if getattr(args, k))
-    name = f"{args.dataset}_{args.img_size}_{args.encoding}{parts}_T{args.T}_{args.neuron}_{args.sew}_s{args.seed}"
+    name = f"{args.dataset}_{args.img_size}_{cli.spiking_name(args)}_{args.sew}_s{args.seed}"
     return os.path.join("runs", "voc", name)
 
 
@@ -128,10 +127,7 @@ def to_config(args: argparse.Namespace) -> DetectionConfig:
     """The experiment config described by the (validated) flags."""
     return DetectionConfig(
         loop=cli.loop_config(args, args.workdir or default_workdir(args)),
-        model=DetectorConfig(
-            mode=args.mode, T=args.T, encoding=args.encoding, neuron=args.neuron, sew=args.sew,
-            learnable_threshold=args.lt, learnable_conv=args.lc, surrogate_gradient=args.sg,
-            lc_channels=args.lc_channels, surrogate=args.surrogate, dtype=args.dtype),
+        model=DetectorConfig(mode=args.mode, spiking=cli.spiking_config(args), sew=args.sew, dtype=args.dtype),
         data=DetectionDataConfig(
             dataset=args.dataset, data_dir=args.data_dir, img_size=args.img_size, max_boxes=args.max_boxes,
             synthetic_train=args.synthetic_train, synthetic_test=args.synthetic_test,

@@ -12,6 +12,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from snnjax.encoding import KINDS
+from snnjax.models.spiking import SpikingConfig
 from snnjax.neurons import NEURONS
 from snnjax.surrogate import SURROGATES
 from snnjax.train.config import ConfigMismatchError, LoopConfig
@@ -57,6 +58,19 @@ def add_spiking_flags(flags: Flags, *, encoding: str, lc_channels_help: str) -> 
               help="surrogate gradient of all neurons")
     flags.add("--dtype", choices=("float32", "bfloat16"), default="float32",
               help="compute dtype (params stay float32)")
+
+
+def spiking_config(args: argparse.Namespace) -> SpikingConfig:
+    """The ``SpikingConfig`` of the flags that :func:`add_spiking_flags` added."""
+    return SpikingConfig(T=args.T, encoding=args.encoding, learnable_threshold=args.lt, learnable_conv=args.lc,
+                         surrogate_gradient=args.sg, lc_channels=args.lc_channels, neuron=args.neuron,
+                         surrogate=args.surrogate)
+
+
+def spiking_name(args: argparse.Namespace) -> str:
+    """``<encoding>[+lt][+lc][+sg]_T<T>_<neuron>``: the spiking part of a default workdir name."""
+    switches = "".join(f"+{k}" for k in ("lt", "lc", "sg") if getattr(args, k))
+    return f"{args.encoding}{switches}_T{args.T}_{args.neuron}"
 
 
 def add_run_flags(flags: Flags, *, workdir_help: str) -> None:

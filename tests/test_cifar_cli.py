@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from snnjax.models.spiking import SpikingConfig
 from snnjax.train.config import ClassificationConfig
 
 _PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "cifar.py")
@@ -21,8 +22,9 @@ def _config(*argv: str) -> ClassificationConfig:
 
 def test_defaults_are_the_papers_cifar_setting():
     c = _config()
-    assert (c.model.name, c.model.T, c.model.neuron, c.model.encoding) == ("3-256", 4, "learnable", "ttfs")
-    assert c.model.learnable_threshold and c.model.learnable_conv and c.model.surrogate_gradient
+    assert c.model.name == "3-256" and not c.model.official_ssa_scan
+    assert c.model.spiking == SpikingConfig(T=4, encoding="ttfs", neuron="learnable", learnable_threshold=True,
+                                            learnable_conv=True, surrogate_gradient=True, surrogate="sigmoid")
     assert (c.loop.batch_size, c.loop.epochs, c.loop.seed, c.data.augment) == (64, 410, 35, "official")
     o = c.optim
     assert (o.lr, o.min_lr, o.warmup_epochs, o.warmup_lr, o.cooldown_epochs, o.weight_decay, o.clip_norm) == (
@@ -33,8 +35,9 @@ def test_defaults_are_the_papers_cifar_setting():
 def test_flags_reach_the_config():
     c = _config("--encoding=phase", "--no-lt", "--no-sg", "--lc_channels=3", "--neuron=lif", "--T=2",
                 "--dtype=bfloat16", "--clip_norm=1.0", "--workdir=/tmp/x", "--eval_only", "--shuffle_time")
-    assert (c.model.encoding, c.model.learnable_threshold, c.model.surrogate_gradient) == ("phase", False, False)
-    assert (c.model.lc_channels, c.model.neuron, c.model.T, c.model.dtype) == (3, "lif", 2, "bfloat16")
+    assert c.model.spiking == SpikingConfig(T=2, encoding="phase", learnable_threshold=False, surrogate_gradient=False,
+                                            lc_channels=3, neuron="lif")
+    assert c.model.dtype == "bfloat16"
     assert (c.optim.clip_norm, c.loop.workdir, c.eval_only, c.shuffle_time) == (1.0, "/tmp/x", True, True)
 
 

@@ -5,6 +5,7 @@ import argparse
 import pytest
 
 from snnjax import cli
+from snnjax.models.spiking import SpikingConfig
 
 PRESET = {"T": 2, "epochs": 3}
 
@@ -31,6 +32,16 @@ def test_epilog_names_the_preset_and_toggles_have_negations():
     parser = build()
     assert "--T=2, --epochs=3" in parser.epilog
     assert parser.parse_args(["--no-lc", "--no-progress"]).lc is False
+
+
+def test_spiking_flags_become_one_spiking_config_and_a_workdir_name():
+    args = build().parse_args(["--T", "2", "--encoding", "ttfs", "--no-sg", "--lc_channels", "3", "--neuron", "lif",
+                               "--surrogate", "atan"])
+    assert cli.spiking_config(args) == SpikingConfig(T=2, encoding="ttfs", learnable_threshold=True,
+                                                     learnable_conv=True, surrogate_gradient=False, lc_channels=3,
+                                                     neuron="lif", surrogate="atan")
+    assert cli.spiking_name(args) == "ttfs+lt+lc_T2_lif"
+    assert cli.spiking_name(build().parse_args([])) == "phase+lt+lc+sg_T4_learnable"
 
 
 def test_check_positive_names_the_flag():

@@ -1,5 +1,6 @@
 """Official QKFormer state_dict <-> Flax variables (specs/qkformer.md §6)."""
 
+import dataclasses
 import functools
 import importlib.util
 
@@ -10,8 +11,9 @@ import pytest
 
 from snnjax.models.convert import export_official_qkformer, load_official_qkformer, official_names
 from snnjax.models.qkformer import QKFormer, qkformer
+from snnjax.models.spiking import SpikingConfig
 
-MODEL = QKFormer(embed_dim=32, depth=3, num_classes=10, T=2)
+MODEL = QKFormer(embed_dim=32, depth=3, num_classes=10, spiking=SpikingConfig(T=2))
 
 
 def spec_state_dict(depth: int, dim: int, classes: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -208,7 +210,7 @@ def test_pth_without_torch_says_how_to_convert(tmp_path):
 @pytest.mark.parametrize("kwargs", [dict(encoding="rate"), dict(encoding="rate", learnable_conv=False),
                                     dict(neuron="learnable"), dict(lc_channels=3)])
 def test_only_the_official_configuration_maps(kwargs):
-    model = MODEL.clone(**kwargs)
+    model = MODEL.clone(spiking=dataclasses.replace(MODEL.spiking, **kwargs))
     with pytest.raises(ValueError, match="official"):
         load_official_qkformer(tiny_state_dict(), model)
     with pytest.raises(ValueError, match="official"):

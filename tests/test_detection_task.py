@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from snnjax.checkpoint import load_state
+from snnjax.models.spiking import SpikingConfig
 from snnjax.train import detection_task, loop
 from snnjax.train.config import (DetectionConfig, DetectionDataConfig, DetectorConfig, LoopConfig, SGDConfig,
                                  to_dict)
@@ -29,7 +30,7 @@ def tiny_config(workdir: str) -> DetectionConfig:
     ~3% firing the spiking YOLOv5n's gradients are ~30× smaller than the ANN's."""
     return DetectionConfig(
         loop=LoopConfig(workdir=workdir, epochs=2, batch_size=4, eval_batch_size=8, seed=0, progress=False),
-        model=DetectorConfig(T=2, encoding="phase"),
+        model=DetectorConfig(spiking=SpikingConfig(T=2, encoding="phase", neuron="learnable")),
         data=DetectionDataConfig(dataset="synthetic", img_size=64, synthetic_train=16, synthetic_test=8,
                                  synthetic_classes=3),
         optim=SGDConfig(lr=1.0, nominal_batch_size=8, warmup_epochs=0, min_warmup_steps=2),
@@ -144,6 +145,7 @@ def test_init_from_loads_the_ema_and_rejects_another_model(task, finished):
     variables = detection_task.pretrained_variables(config)
     state, _ = load_state(finished[0])
     jax.tree_util.tree_map(np.testing.assert_array_equal, variables, saved_variables(state))
-    other = dataclasses.replace(config, model=dataclasses.replace(config.model, T=4))
-    with pytest.raises(ValueError, match=r"init_from: .*model\.T: 2 -> 4"):
+    spiking = dataclasses.replace(config.model.spiking, T=4)
+    other = dataclasses.replace(config, model=dataclasses.replace(config.model, spiking=spiking))
+    with pytest.raises(ValueError, match=r"init_from: .*model\.spiking\.T: 2 -> 4$"):
         detection_task.pretrained_variables(other)

@@ -8,6 +8,7 @@ import optax
 import pytest
 
 from snnjax.models.qkformer import qkformer
+from snnjax.models.spiking import SpikingConfig
 from snnjax.train.config import OptimConfig, SGDConfig
 from snnjax.train.optim import (accumulation, ema_decay_schedule, epoch_learning_rate, make_optimizer, make_schedule,
                                 param_groups, sgd_hyperparams, update_iterations, updated, warmup_steps,
@@ -35,7 +36,7 @@ def test_schedule_rejects_a_warmup_longer_than_the_cosine():
 
 
 def test_weight_decay_applies_to_conv_and_dense_kernels_only():
-    model = qkformer("3-32", T=2, encoding="ttfs", neuron="learnable")
+    model = qkformer("3-32", spiking=SpikingConfig(T=2, encoding="ttfs", neuron="learnable"))
     params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 8, 8, 3)))["params"]
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     mask = jax.tree_util.tree_leaves(weight_decay_mask(params))
@@ -148,7 +149,7 @@ def test_sgd_accumulation_equals_one_summed_batch():
 def test_sgd_decays_conv_kernels_only_and_groups_biases():
     from snnjax.models.yolo import YOLOv5n
 
-    model = YOLOv5n(num_classes=3, T=2, encoding="phase", neuron="learnable")
+    model = YOLOv5n(num_classes=3, spiking=SpikingConfig(T=2, encoding="phase", neuron="learnable"))
     params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
     names = ["/".join(k.key for k in path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     decays = dict(zip(names, jax.tree_util.tree_leaves(weight_decay_mask(params))))

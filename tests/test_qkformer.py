@@ -1,5 +1,6 @@
 """QKFormer (specs/qkformer.md): shapes, parameter counts, spikes, the SSA scan switch, dtypes, gradients."""
 
+import dataclasses
 import functools
 import itertools
 
@@ -10,7 +11,8 @@ import optax
 import pytest
 from flax import traverse_util
 
-from snnjax.models.qkformer import QKFormer, Spiking, SpikingSelfAttention, qkformer
+from snnjax.models.qkformer import Layers, QKFormer, SpikingSelfAttention, qkformer
+from snnjax.models.spiking import SpikingConfig
 
 T, B = 2, 2
 # Compiling dominates these tests: the "rbg" PRNG and XLA's lowest CPU optimisation level compile faster.
@@ -18,9 +20,14 @@ RNGS = {"params": jax.random.key(0, impl="rbg"), "encoding": jax.random.key(1)}
 jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
 
+SPIKING_FIELDS = {field.name for field in dataclasses.fields(SpikingConfig)}
+
+
 def tiny(**kwargs) -> QKFormer:
-    """QKFormer-3-32 (8 heads), shape-checked on 16×16 images without compiling."""
-    return QKFormer(**{"embed_dim": 32, "depth": 3, "num_classes": 10, "T": T, **kwargs})
+    """QKFormer-3-32 (8 heads), shape-checked on 16×16 images without compiling; ``kwargs`` may mix model
+    and ``SpikingConfig`` fields."""
+    spiking = SpikingConfig(**{"T": T, **{k: kwargs.pop(k) for k in list(kwargs) if k in SPIKING_FIELDS}})
+    return QKFormer(**{"embed_dim": 32, "depth": 3, "num_classes": 10, "spiking": spiking, **kwargs})
 
 
 def images(batch: int = B, h: int = 16, w: int = 16) -> jax.Array:
@@ -43,7 +50,7 @@ def model_and_variables():
 
     Stage 3 has 8×8 tokens and heads of 32 channels, as in 3-256, so its SSA is active.
     """
-    model = QKFormer(embed_dim=64, depth=3, num_heads=2, T=T, encoding="phase", neuron="learnable")
+    model = QKFormer(embed_dim=64, depth=3, num_heads=2, spiking=SpikingConfig(T=T, encoding="phase", neuron="learnable"))
     return model, jit(model.init)(RNGS, images(h=32, w=32))
 
 
@@ -140,8 +147,8 @@ def ssa_outputs(batch: int) -> tuple[jax.Array, jax.Array]:
     """
     x = jax.random.randint(jax.random.key(4), (1, batch, 8, 8, 256), 0, 3).astype(jnp.float32)
     x = jnp.broadcast_to(x, (4,) + x.shape[1:])
-    variables = SpikingSelfAttention(8, Spiking()).init(RNGS["params"], x)
-    return tuple(SpikingSelfAttention(8, Spiking(), official_scan=official).apply(
+    variables = SpikingSelfAttention(8, Layers()).init(RNGS["params"], x)
+    return tuple(SpikingSelfAttention(8, Layers(), official_scan=official).apply(
         variables, x, train=True, mutable=["batch_stats"])[0] for official in (True, False))
 
 
@@ -169,7 +176,8 @@ def test_official_ssa_scan_switch_reaches_the_proj_lif():
 @pytest.mark.parametrize("attr,value", [
     ("embed_dim", 48), ("embed_dim", 0), ("depth", 1), ("num_classes", 0), ("T", 0), ("mlp_ratio", 0.0),
     ("num_heads", 0), ("encoding", "delta"), ("neuron", "izhikevich"), ("lc_channels", 0), ("tau", 1.0),
-    ("v_reset", "zero"), ("surrogate", "nope"), ("learnable_conv", "yes"), ("dtype", jnp.int32)])
+    ("v_reset", "zero"), ("surrogate", "nope"), ("learnable_conv", "yes"), ("dtype", jnp.int32),
+    ("official_ssa_scan", 1), ("spiking", {"T": 2})])
 def test_bad_config_raises_naming_the_attribute(attr, value):
     with pytest.raises(ValueError, match=attr):
         jax.eval_shape(tiny(**{attr: value}).init, RNGS, images())
@@ -192,5 +200,5 @@ def test_bad_model_name_raises(name):
 
 
 def test_factory_parses_depth_and_width():
-    model = qkformer("4-384", T=4)
-    assert (model.depth, model.embed_dim, model.T) == (4, 384, 4)
+    model = qkformer("4-384", spiking=SpikingConfig(T=4))
+    assert (model.depth, model.embed_dim, model.spiking.T) == (4, 384, 4)

@@ -18,6 +18,7 @@ import pytest
 
 from snnjax.checkpoint import load_state
 from snnjax.models.convert import export_official_qkformer
+from snnjax.models.spiking import SpikingConfig
 from snnjax.train import classification, loop
 from snnjax.train.config import (ClassificationConfig, ConfigMismatchError, DataConfig, LoopConfig, ModelConfig,
                                  OptimConfig, to_dict)
@@ -28,7 +29,7 @@ def tiny_config(workdir: str, **loop_fields) -> ClassificationConfig:
     return ClassificationConfig(
         loop=LoopConfig(workdir=workdir, epochs=2, batch_size=16, eval_batch_size=32, seed=0, progress=False,
                         **loop_fields),
-        model=ModelConfig(name="2-32", T=2, encoding="ttfs", neuron="learnable"),
+        model=ModelConfig(name="2-32", spiking=SpikingConfig(T=2, encoding="ttfs", neuron="learnable")),
         data=DataConfig(dataset="synthetic", augment="crop_flip", synthetic_train=64, synthetic_test=40,
                         synthetic_image_size=8),
         optim=OptimConfig(lr=5e-3, warmup_epochs=0, cooldown_epochs=0),
@@ -150,9 +151,10 @@ def test_an_interrupted_and_resumed_run_ends_with_the_same_parameters(task, fini
 
 def test_resuming_with_a_different_config_names_the_fields(task, finished):
     workdir, _ = finished
+    spiking = dataclasses.replace(task.config.model.spiking, T=4)
     config = dataclasses.replace(task.config, optim=dataclasses.replace(task.config.optim, lr=1e-4),
-                                 model=dataclasses.replace(task.config.model, T=4))
-    with pytest.raises(ConfigMismatchError, match=r"model\.T: 2 -> 4.*optim\.lr"):
+                                 model=dataclasses.replace(task.config.model, spiking=spiking))
+    with pytest.raises(ConfigMismatchError, match=r"model\.spiking\.T: 2 -> 4; optim\.lr"):
         loop.train(task, config.loop, config.optim, to_dict(config), task.mesh)
 
 
@@ -185,15 +187,16 @@ def test_init_from_a_checkpoint_loads_its_variables_and_rejects_another_model(ta
     state, _ = load_state(workdir)
     jax.tree_util.tree_map(np.testing.assert_array_equal, variables["params"], state["params"])
     assert variables.keys() == {"params", "batch_stats"}
-    other = dataclasses.replace(config, model=dataclasses.replace(config.model, T=4))
-    with pytest.raises(ValueError, match=r"init_from: .*model\.T: 2 -> 4"):
+    spiking = dataclasses.replace(config.model.spiking, T=4)
+    other = dataclasses.replace(config, model=dataclasses.replace(config.model, spiking=spiking))
+    with pytest.raises(ValueError, match=r"init_from: .*model\.spiking\.T: 2 -> 4$"):
         classification.pretrained_variables(other, task.model)
 
 
 def test_eval_only_from_official_weights_matches_the_same_variables(tmp_path):
     path = str(tmp_path / "official.npz")
     config = tiny_config(str(tmp_path / "official"))
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, encoding="direct", neuron="lif"),
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, spiking=SpikingConfig(T=2)),
                                  eval_only=True, init_from=path)
     official = classification.setup(config)
     init = jax.jit(official.init_variables, compiler_options=loop._RUN_ONCE)

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from conftest import load_experiment
+from snnjax.models.spiking import SpikingConfig
 from snnjax.train.config import DetectionConfig, SGDConfig
 
 voc = load_experiment("voc")
@@ -18,9 +19,9 @@ def _config(*argv: str) -> DetectionConfig:
 
 def test_defaults_are_the_papers_voc_setting():
     c = _config()
-    assert (c.model.mode, c.model.T, c.model.encoding, c.model.neuron, c.model.sew) == (
-        "snn", 4, "phase", "learnable", "add")
-    assert c.model.learnable_threshold and c.model.learnable_conv and c.model.surrogate_gradient
+    assert (c.model.mode, c.model.sew, c.model.dtype) == ("snn", "add", "float32")
+    assert c.model.spiking == SpikingConfig(T=4, encoding="phase", neuron="learnable", learnable_threshold=True,
+                                            learnable_conv=True, surrogate_gradient=True, surrogate="sigmoid")
     assert (c.data.dataset, c.data.img_size, c.loop.epochs, c.loop.batch_size, c.loop.seed) == (
         "voc", 320, 300, 24, 35)
     assert c.optim == SGDConfig()  # YOLOv5 v7.0 scratch-low: lr 0.01, lrf 0.01, momentum 0.937, ...
@@ -32,10 +33,9 @@ def test_flags_reach_the_config():
     c = _config("--mode=ann", "--encoding=ttfs", "--no-lt", "--no-sg", "--lc_channels=3", "--neuron=lif",
                 "--sew=iand", "--T=2", "--dtype=bfloat16", "--img_size=416", "--lr=0.02", "--no-ema",
                 "--nominal_batch_size=32", "--eval_every=5", "--workdir=/tmp/x", "--eval_only")
-    assert (c.model.mode, c.model.encoding, c.model.learnable_threshold, c.model.surrogate_gradient) == (
-        "ann", "ttfs", False, False)
-    assert (c.model.lc_channels, c.model.neuron, c.model.sew, c.model.T, c.model.dtype) == (
-        3, "lif", "iand", 2, "bfloat16")
+    assert (c.model.mode, c.model.sew, c.model.dtype) == ("ann", "iand", "bfloat16")
+    assert c.model.spiking == SpikingConfig(T=2, encoding="ttfs", learnable_threshold=False, surrogate_gradient=False,
+                                            lc_channels=3, neuron="lif")
     assert (c.data.img_size, c.optim.lr, c.optim.ema_decay, c.optim.nominal_batch_size) == (416, 0.02, None, 32)
     assert (c.loop.eval_every, c.loop.workdir, c.eval_only) == (5, "/tmp/x", True)
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from snnjax.models import yolo
+from snnjax.models.spiking import SpikingConfig
 from snnjax.models.yolo import YOLOv5n
 
 T = 2
+SPIKING = SpikingConfig(T=T)
 IMAGES = jax.random.uniform(jax.random.PRNGKey(0), (2, 64, 64, 3))
 LEVEL_SHAPES = [(2, 8, 8, 3, 25), (2, 4, 4, 3, 25), (2, 2, 2, 3, 25)]
 
@@ -39,13 +41,13 @@ def _count(tree) -> int:
 
 @pytest.fixture(scope="module")
 def variables():
-    return _init(YOLOv5n(T=T))
+    return _init(YOLOv5n(spiking=SPIKING))
 
 
 @pytest.fixture(scope="module")
 def train_step(variables):
     """One train-mode forward+backward: (raw outputs, firing rates, parameter gradients)."""
-    model = YOLOv5n(T=T)
+    model = YOLOv5n(spiking=SPIKING)
 
     def loss(params):
         outputs, state = model.apply({**variables, "params": params}, IMAGES, train=True,
@@ -61,10 +63,11 @@ def train_step(variables):
     *(dict(encoding=kind) for kind in ("direct", "rate", "poisson", "phase", "ttfs")),
     dict(encoding="rate", learnable_conv=False),
     dict(encoding="phase", lc_channels=3, learnable_threshold=False, surrogate_gradient=False),
-    dict(neuron="learnable", sew="iand"),
+    dict(neuron="learnable"),
 ], ids=str)
 def test_output_shapes_for_every_encoding_and_mode(config):
-    outputs, _ = _abstract_apply(YOLOv5n(T=T, **config))
+    mode = config.pop("mode", "snn")
+    outputs, _ = _abstract_apply(YOLOv5n(mode=mode, spiking=SpikingConfig(T=T, **config), sew="iand"))
     assert [o.shape for o in outputs] == LEVEL_SHAPES
     assert all(o.dtype == jnp.float32 for o in outputs)
 
@@ -72,21 +75,21 @@ def test_output_shapes_for_every_encoding_and_mode(config):
 @pytest.mark.parametrize("mode", ["snn", "ann"])
 @pytest.mark.parametrize("num_classes, expected", [(20, 1_790_977), (80, 1_872_157)])
 def test_parameter_counts_equal_yolov5n(mode, num_classes, expected):
-    _, shapes = _abstract_apply(YOLOv5n(num_classes, mode, T=T))
+    _, shapes = _abstract_apply(YOLOv5n(num_classes, mode, SPIKING))
     assert _count(shapes["params"]) == expected
     assert _count(shapes["batch_stats"]) == 9_504
 
 
 def test_lc_off_adds_only_the_encoder_thresholds_per_input_channel():
-    model = YOLOv5n(T=T, encoding="phase", learnable_conv=False)
+    model = YOLOv5n(spiking=SpikingConfig(T=T, encoding="phase", learnable_conv=False))
     _, shapes = _abstract_apply(model)
     assert _count(shapes["params"]) == 1_790_977 + 2 * 3
 
 
 def test_snn_sows_57_firing_rates_and_ann_none():
-    _, state = _abstract_apply(YOLOv5n(T=T))
+    _, state = _abstract_apply(YOLOv5n(spiking=SPIKING))
     assert len(jax.tree.leaves(state["firing_rates"])) == 57
-    _, state = _abstract_apply(YOLOv5n(T=T, mode="ann"))
+    _, state = _abstract_apply(YOLOv5n(mode="ann", spiking=SPIKING))
     assert not jax.tree.leaves(state.get("firing_rates", {}))
 
 
@@ -127,7 +130,7 @@ def test_sew_modes_change_the_backbone_c3_but_not_the_head_c3(other):
         """C3 outputs with the same parameters for sew = add / other, with and without the shortcut."""
         outputs = {}
         for shortcut in (True, False):
-            c3s = {sew: yolo.C3(32, 1, shortcut, yolo.Units(spiking=True, sew=sew)) for sew in ("add", other)}
+            c3s = {sew: yolo.C3(32, 1, shortcut, yolo.Units(spiking=SPIKING, sew=sew)) for sew in ("add", other)}
             variables = c3s["add"].init(_key(), spikes, mutable=["params", "batch_stats"])
             for sew, c3 in c3s.items():
                 outputs[shortcut, sew] = c3.apply(variables, spikes, train=True, mutable=["batch_stats"])[0]
@@ -159,7 +162,7 @@ def test_gradients_are_finite_and_reach_every_parameter(train_step):
 
 
 def test_bf16_compute_with_fp32_params(variables):
-    model = YOLOv5n(T=T, dtype=jnp.bfloat16)
+    model = YOLOv5n(spiking=SPIKING, dtype=jnp.bfloat16)
     jaxpr = str(jax.make_jaxpr(functools.partial(model.apply, train=False))(variables, IMAGES))
     convs = [line for line in jaxpr.splitlines() if "conv_general_dilated[" in line]
     assert len(convs) == 60 and all("bf16[" in line.split("=")[0] for line in convs)
@@ -171,16 +174,24 @@ def test_bf16_compute_with_fp32_params(variables):
 @pytest.mark.parametrize("config, message", [
     (dict(mode="cnn"), "mode: got 'cnn'; accepted: 'snn', 'ann'"),
     (dict(sew="or"), "sew: got 'or'; accepted: 'add', 'and', 'iand'"),
-    (dict(encoding="burst"), "encoding: got 'burst'"),
-    (dict(neuron="izhikevich"), "neuron: got 'izhikevich'"),
+    (dict(spiking=SpikingConfig(encoding="burst")), "encoding: got 'burst'"),
+    (dict(spiking=SpikingConfig(neuron="izhikevich")), "neuron: got 'izhikevich'"),
+    (dict(spiking="phase"), "spiking: got 'phase'; accepted: a SpikingConfig"),
     (dict(num_classes=0), "num_classes: got 0"),
-    (dict(lc_channels=0), "lc_channels: got 0"),
+    (dict(spiking=SpikingConfig(lc_channels=0)), "lc_channels: got 0"),
+    (dict(dtype=jnp.int8), "dtype: got"),
 ])
 def test_invalid_config_names_the_attribute(config, message):
     with pytest.raises(ValueError, match=message):
-        _abstract_apply(YOLOv5n(T=T, **config))
+        _abstract_apply(YOLOv5n(**{"spiking": SPIKING, **config}))
+
+
+def test_ann_mode_ignores_the_spiking_settings():
+    _, ann = _abstract_apply(YOLOv5n(mode="ann", spiking=SpikingConfig(encoding="burst"), sew="or"))
+    _, reference = _abstract_apply(YOLOv5n(mode="ann"))
+    assert jax.tree.map(lambda a: a.shape, ann) == jax.tree.map(lambda a: a.shape, reference)
 
 
 def test_images_must_be_multiples_of_32():
     with pytest.raises(ValueError, match="images: got"):
-        _abstract_apply(YOLOv5n(T=T), jnp.zeros((1, 48, 64, 3)))
+        _abstract_apply(YOLOv5n(spiking=SPIKING), jnp.zeros((1, 48, 64, 3)))

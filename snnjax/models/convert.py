@@ -71,11 +71,12 @@ def official_names(depth: int) -> Iterator[tuple[str, Path | None, str]]:
 
 
 def _check_model(model: QKFormer) -> None:
-    if (model.encoding, model.learnable_conv, model.neuron, model.lc_channels) != ("direct", True, "lif", None):
+    s = model.spiking
+    if (s.encoding, s.learnable_conv, s.neuron, s.lc_channels) != ("direct", True, "lif", None):
         raise ValueError(
-            "model: official QKFormer weights only map to encoding='direct', learnable_conv=True, "
-            f"neuron='lif', lc_channels=None; got encoding={model.encoding!r}, "
-            f"learnable_conv={model.learnable_conv!r}, neuron={model.neuron!r}, lc_channels={model.lc_channels!r}"
+            "model: official QKFormer weights only map to spiking encoding='direct', learnable_conv=True, "
+            f"neuron='lif', lc_channels=None; got encoding={s.encoding!r}, "
+            f"learnable_conv={s.learnable_conv!r}, neuron={s.neuron!r}, lc_channels={s.lc_channels!r}"
         )
 
 

@@ -25,11 +25,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from snnjax.encoding import KINDS, TemporalEncoder
 from snnjax.layers import ConvBN, fold_time, unfold_time
-from snnjax.models.checks import check, is_int
-from snnjax.neurons import NEURONS
-from snnjax.surrogate import Sigmoid, SurrogateLike, get
+from snnjax.models.checks import check, check_dtype, is_int
+from snnjax.models.spiking import SpikingConfig
 
 SSA_SCALE = 0.125  # the official constant, not head_dim ** -0.5
 ATTN_THRESHOLD = 0.5  # V_th of the two attention LIFs
@@ -38,26 +36,18 @@ head_init = nn.initializers.truncated_normal(0.02, lower=-100.0, upper=100.0)
 
 
 @dataclasses.dataclass(frozen=True)
-class Spiking:
-    """Settings shared by every spiking layer: the neuron, its parameters and the compute dtype.
+class Layers:
+    """Builds QKFormer's layers from the model's ``SpikingConfig`` and compute dtype.
 
     Its helpers create Linen submodules, so call them inside a compact ``__call__``.
     """
 
-    neuron: str = "lif"
-    tau: float = 2.0
-    v_reset: float | None = 0.0
-    detach_reset: bool = True
-    surrogate: SurrogateLike = Sigmoid()
+    spiking: SpikingConfig = SpikingConfig()
     dtype: Any = None
-
-    def neuron_kwargs(self, v_threshold: float = 1.0) -> dict:
-        return dict(tau=self.tau, v_threshold=v_threshold, v_reset=self.v_reset,
-                    detach_reset=self.detach_reset, surrogate=self.surrogate)
 
     def lif(self, x: jax.Array, name: str, v_threshold: float = 1.0) -> jax.Array:
         """Spikes of the configured neuron over the leading (time) axis of ``x``."""
-        return NEURONS[self.neuron](**self.neuron_kwargs(v_threshold), name=name)(x)
+        return self.spiking.spikes(x, name, v_threshold)
 
     def conv_bn(self, x: jax.Array, features: int, name: str, train: bool, *, kernel: int = 1,
                 strides: int = 1, use_bias: bool = False, pool: bool = False) -> jax.Array:
@@ -77,12 +67,12 @@ class PatchEmbedInit(nn.Module):
     """
 
     features: int
-    spiking: Spiking
+    layers: Layers
     stem: bool
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.spiking
+        cfg = self.layers
         if self.stem:
             x = cfg.conv_bn_lif(x, self.features // 2, "proj", train, kernel=3)
         main = cfg.conv_bn_lif(x, self.features, "proj1", train, kernel=3)
@@ -93,11 +83,11 @@ class PatchEmbeddingStage(nn.Module):
     """Halves H and W (§1.3): out = LIF(pool(BN(conv3×3(LIF(BN(conv3×3(x))))))) + LIF(BN(conv1×1/s2(x)))."""
 
     features: int
-    spiking: Spiking
+    layers: Layers
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.spiking
+        cfg = self.layers
         a = cfg.conv_bn_lif(x, self.features, "proj3", train, kernel=3)
         main = cfg.conv_bn_lif(a, self.features, "proj4", train, kernel=3, pool=True)
         return main + cfg.conv_bn_lif(x, self.features, "proj_res", train, kernel=1, strides=2)
@@ -110,11 +100,11 @@ class TokenQKAttention(nn.Module):
     """
 
     num_heads: int
-    spiking: Spiking
+    layers: Layers
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.spiking
+        cfg = self.layers
         C = x.shape[-1]
         heads = x.shape[:-1] + (self.num_heads, C // self.num_heads)
         q = cfg.conv_bn_lif(x, C, "q", train).reshape(heads)
@@ -132,12 +122,12 @@ class SpikingSelfAttention(nn.Module):
     """
 
     num_heads: int
-    spiking: Spiking
+    layers: Layers
     official_scan: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.spiking
+        cfg = self.layers
         T, B, H, W, C = x.shape
         heads = (T, B, H * W, self.num_heads, C // self.num_heads)
         q, k, v = (cfg.conv_bn_lif(x, C, name, train).reshape(heads) for name in ("q", "k", "v"))
@@ -154,11 +144,11 @@ class MLP(nn.Module):
     """out = LIF(BN(conv1×1(LIF(BN(conv1×1(x)))))), widths C -> ``hidden`` -> C, convs with bias (§1.5)."""
 
     hidden: int
-    spiking: Spiking
+    layers: Layers
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.spiking
+        cfg = self.layers
         h = cfg.conv_bn_lif(x, self.hidden, "mlp1", train, use_bias=True)
         return cfg.conv_bn_lif(h, x.shape[-1], "mlp2", train, use_bias=True)
 
@@ -169,44 +159,35 @@ class Block(nn.Module):
     token_attention: bool
     num_heads: int
     mlp_ratio: float
-    spiking: Spiking
+    layers: Layers
     official_ssa_scan: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if self.token_attention:
-            attention = TokenQKAttention(self.num_heads, self.spiking, name="tssa")
+            attention = TokenQKAttention(self.num_heads, self.layers, name="tssa")
         else:
-            attention = SpikingSelfAttention(self.num_heads, self.spiking, self.official_ssa_scan, name="ssa")
+            attention = SpikingSelfAttention(self.num_heads, self.layers, self.official_ssa_scan, name="ssa")
         x = x + attention(x, train)
-        return x + MLP(int(x.shape[-1] * self.mlp_ratio), self.spiking, name="mlp")(x, train)
+        return x + MLP(int(x.shape[-1] * self.mlp_ratio), self.layers, name="mlp")(x, train)
 
 
 class QKFormer(nn.Module):
     """QKFormer-L-D for CIFAR-sized images: ``x`` normalised images ``[B, H, W, C]`` -> logits ``[B, classes]``.
 
     Stage widths D/4, D/2, D with ``num_heads`` heads each; stages 1-2 hold one Q-K token attention
-    block, stage 3 holds L-2 SSA blocks. ``encoding="direct"`` with LC on (the default) is the official
-    model. ``dtype`` is the compute dtype (params stay float32; logits are float32). Firing rates are
-    sown into ``firing_rates``; ``poisson`` draws from the ``encoding`` rng stream.
+    block, stage 3 holds L-2 SSA blocks. ``spiking`` sets the temporal encoder and every neuron; its
+    default (direct encoding with LC, LIF neurons) is the official model. ``dtype`` is the compute dtype
+    (params stay float32; logits are float32). Firing rates are sown into ``firing_rates``; ``poisson``
+    draws from the ``encoding`` rng stream.
     """
 
     embed_dim: int = 256
     depth: int = 3
     num_classes: int = 10
-    T: int = 4
     mlp_ratio: float = 4.0
     num_heads: int = 8
-    encoding: str = "direct"
-    learnable_threshold: bool = True
-    learnable_conv: bool = True
-    surrogate_gradient: bool = True
-    lc_channels: int | None = None
-    neuron: str = "lif"
-    v_reset: float | None = 0.0
-    detach_reset: bool = True
-    tau: float = 2.0
-    surrogate: SurrogateLike = Sigmoid()
+    spiking: SpikingConfig = SpikingConfig()
     official_ssa_scan: bool = False
     dtype: Any = None
 
@@ -214,46 +195,31 @@ class QKFormer(nn.Module):
         check(is_int(self.num_heads) and self.num_heads >= 1, "num_heads", self.num_heads, "an int >= 1")
         multiple = math.lcm(8, 4 * self.num_heads)
         check(is_int(self.embed_dim) and self.embed_dim > 0 and self.embed_dim % multiple == 0, "embed_dim",
-               self.embed_dim, f"a positive multiple of {multiple} (D/4 split into {self.num_heads} heads, D/8 stem)")
+              self.embed_dim, f"a positive multiple of {multiple} (D/4 split into {self.num_heads} heads, D/8 stem)")
         check(is_int(self.depth) and self.depth >= 2, "depth", self.depth, "an int >= 2")
         check(is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an int >= 1")
-        check(is_int(self.T) and self.T >= 1, "T", self.T, "an int >= 1")
         check(isinstance(self.mlp_ratio, (int, float)) and int(self.embed_dim // 4 * self.mlp_ratio) >= 1,
-               "mlp_ratio", self.mlp_ratio, "a number > 0 with int(embed_dim / 4 * mlp_ratio) >= 1")
-        check(self.encoding in KINDS, "encoding", self.encoding, ", ".join(map(repr, KINDS)))
-        check(self.neuron in NEURONS, "neuron", self.neuron, ", ".join(map(repr, NEURONS)))
-        for attr in ("learnable_threshold", "learnable_conv", "surrogate_gradient", "detach_reset",
-                     "official_ssa_scan"):
-            check(isinstance(getattr(self, attr), bool), attr, getattr(self, attr), "True or False")
-        check(self.lc_channels is None or (is_int(self.lc_channels) and self.lc_channels >= 1), "lc_channels",
-               self.lc_channels, "None or an int >= 1")
-        check(self.v_reset is None or isinstance(self.v_reset, (int, float)), "v_reset", self.v_reset,
-               "None (soft reset) or a number (hard reset)")
-        check(isinstance(self.tau, (int, float)) and self.tau > 1, "tau", self.tau, "a number > 1")
-        check(not self.official_ssa_scan or self.neuron == "lif", "official_ssa_scan", self.official_ssa_scan,
-               "True only with neuron='lif' (the learnable LIF has per-time-step params, the bug scans T·B steps)")
-        check(self.dtype is None or jnp.issubdtype(self.dtype, jnp.floating), "dtype", self.dtype,
-               "None or a floating dtype, e.g. jnp.bfloat16")
-        get(self.surrogate)
+              "mlp_ratio", self.mlp_ratio, "a number > 0 with int(embed_dim / 4 * mlp_ratio) >= 1")
+        check(isinstance(self.spiking, SpikingConfig), "spiking", self.spiking, "a SpikingConfig")
+        self.spiking.validate()
+        check(isinstance(self.official_ssa_scan, bool), "official_ssa_scan", self.official_ssa_scan, "True or False")
+        check(not self.official_ssa_scan or self.spiking.neuron == "lif", "official_ssa_scan", self.official_ssa_scan,
+              "True only with neuron='lif' (the learnable LIF has per-time-step params, the bug scans T·B steps)")
+        check_dtype(self.dtype)
         check(x.ndim == 4, "x", x.shape, "images [B, H, W, C]")
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         self._validate(x)
-        cfg = Spiking(self.neuron, self.tau, self.v_reset, self.detach_reset, self.surrogate, self.dtype)
+        layers = Layers(self.spiking, self.dtype)
         D = self.embed_dim
-        block = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, spiking=cfg)
-        x = TemporalEncoder(
-            kind=self.encoding, T=self.T, features=D // 8, learnable_threshold=self.learnable_threshold,
-            learnable_conv=self.learnable_conv, surrogate_gradient=self.surrogate_gradient,
-            lc_channels=self.lc_channels, surrogate=self.surrogate, neuron=self.neuron,
-            neuron_kwargs=cfg.neuron_kwargs(), dtype=self.dtype, name="encoder",
-        )(x, train)
-        x = PatchEmbedInit(D // 4, cfg, stem=not self.learnable_conv, name="patch_embed1")(x, train)
+        block = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, layers=layers)
+        x = self.spiking.encoder(D // 8, self.dtype)(x, train)
+        x = PatchEmbedInit(D // 4, layers, stem=not self.spiking.learnable_conv, name="patch_embed1")(x, train)
         x = Block(token_attention=True, **block, name="stage1_0")(x, train)
-        x = PatchEmbeddingStage(D // 2, cfg, name="patch_embed2")(x, train)
+        x = PatchEmbeddingStage(D // 2, layers, name="patch_embed2")(x, train)
         x = Block(token_attention=True, **block, name="stage2_0")(x, train)
-        x = PatchEmbeddingStage(D, cfg, name="patch_embed3")(x, train)
+        x = PatchEmbeddingStage(D, layers, name="patch_embed3")(x, train)
         for i in range(self.depth - 2):
             x = Block(token_attention=False, **block, official_ssa_scan=self.official_ssa_scan,
                       name=f"stage3_{i}")(x, train)

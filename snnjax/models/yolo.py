@@ -26,11 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snnjax.encoding import KINDS, TemporalEncoder
 from snnjax.layers import SEW_MODES, ConvBN, fold_time, sew, torch_bias_init, torch_conv_init, unfold_time
-from snnjax.models.checks import check, is_int
-from snnjax.neurons import NEURONS
-from snnjax.surrogate import Sigmoid, SurrogateLike, get
+from snnjax.models.checks import check, check_dtype, is_int
+from snnjax.models.spiking import SpikingConfig
 
 MODES = ("snn", "ann")
 STRIDES = (8, 16, 32)
@@ -90,22 +88,15 @@ def decode(raw_levels: Sequence[jax.Array], anchors: np.ndarray | jax.Array = AN
 
 @dataclasses.dataclass(frozen=True)
 class Units:
-    """How each Conv unit and residual is built: SiLU and x + y (ANN) or a spiking neuron and SEW (SNN).
+    """How each Conv unit and residual is built: SiLU and x + y (ANN, ``spiking=None``) or the configured
+    neuron and the SEW function ``sew`` (SNN).
 
     Its helpers create Linen submodules, so call them inside a compact ``__call__``.
     """
 
-    spiking: bool
-    neuron: str = "lif"
-    tau: float = 2.0
-    v_reset: float | None = 0.0
-    detach_reset: bool = True
-    surrogate: SurrogateLike = Sigmoid()
+    spiking: SpikingConfig | None = None
     sew: str = "add"
     dtype: Any = None
-
-    def neuron_kwargs(self) -> dict:
-        return dict(tau=self.tau, v_reset=self.v_reset, detach_reset=self.detach_reset, surrogate=self.surrogate)
 
     def conv(self, x: jax.Array, features: int, name: str, train: bool, *, kernel: int = 1, stride: int = 1,
              padding: int | None = None) -> jax.Array:
@@ -115,13 +106,13 @@ class Units:
         """
         y = ConvBN(features, (kernel, kernel), (stride, stride), padding=kernel // 2 if padding is None else padding,
                    dtype=self.dtype, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, name=name)(x, train)
-        if not self.spiking:
+        if self.spiking is None:
             return nn.silu(y)
-        return NEURONS[self.neuron](**self.neuron_kwargs(), name=f"{name}_lif")(y)
+        return self.spiking.spikes(y, f"{name}_lif")
 
     def residual(self, branch: jax.Array, x: jax.Array) -> jax.Array:
         """x + branch (ANN), or the SEW connect g(branch, x) (SNN)."""
-        return sew(branch, x, self.sew) if self.spiking else x + branch
+        return x + branch if self.spiking is None else sew(branch, x, self.sew)
 
 
 class Bottleneck(nn.Module):
@@ -194,71 +185,46 @@ class YOLOv5n(nn.Module):
     """YOLOv5n: images ``[B, H, W, 3]`` in [0, 1] (H, W multiples of 32) -> 3 raw levels
     ``[B, H/s, W/s, 3, 5 + nc]`` float32 for s = 8, 16, 32 (k order x, y, w, h, obj, cls…; see ``decode``).
 
-    ``mode="ann"`` is the YOLOv5 baseline and ignores the spiking settings (T, encoding, LT/LC/SG,
-    lc_channels, neuron, sew, tau, v_reset, detach_reset, surrogate). ``mode="snn"`` runs T steps with the
-    temporal encoder as input stage (``encoding``, LT, LC, SG, ``lc_channels`` as in DESIGN.md §4), the given
-    neuron everywhere, SEW bottlenecks in the backbone C3s and the Detect outputs averaged over T.
-    ``dtype`` is the compute dtype (params stay float32).
+    ``mode="ann"`` is the YOLOv5 baseline and ignores ``spiking`` and ``sew``. ``mode="snn"`` runs
+    ``spiking.T`` steps with the temporal encoder as input stage (``spiking``'s encoding, LT, LC, SG and
+    lc_channels as in DESIGN.md §4), its neuron everywhere, the SEW function ``sew`` in the backbone
+    bottlenecks and the Detect outputs averaged over T. ``dtype`` is the compute dtype (params stay float32).
     """
 
     num_classes: int = 20
     mode: str = "snn"
-    T: int = 4
-    encoding: str = "direct"
-    learnable_threshold: bool = True
-    learnable_conv: bool = True
-    surrogate_gradient: bool = True
-    lc_channels: int | None = None
-    neuron: str = "lif"
+    spiking: SpikingConfig = SpikingConfig()
     sew: str = "add"
-    tau: float = 2.0
-    v_reset: float | None = 0.0
-    detach_reset: bool = True
-    surrogate: SurrogateLike = Sigmoid()
     dtype: Any = None
 
     def _validate(self, images: jax.Array) -> None:
         check(is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an int >= 1")
         check(self.mode in MODES, "mode", self.mode, ", ".join(map(repr, MODES)))
-        check(is_int(self.T) and self.T >= 1, "T", self.T, "an int >= 1")
-        check(self.encoding in KINDS, "encoding", self.encoding, ", ".join(map(repr, KINDS)))
-        for attr in ("learnable_threshold", "learnable_conv", "surrogate_gradient", "detach_reset"):
-            check(isinstance(getattr(self, attr), bool), attr, getattr(self, attr), "True or False")
-        check(self.lc_channels is None or (is_int(self.lc_channels) and self.lc_channels >= 1), "lc_channels",
-               self.lc_channels, "None or an int >= 1")
-        check(self.neuron in NEURONS, "neuron", self.neuron, ", ".join(map(repr, NEURONS)))
-        check(self.sew in SEW_MODES, "sew", self.sew, ", ".join(map(repr, SEW_MODES)))
-        check(isinstance(self.tau, (int, float)) and self.tau > 1, "tau", self.tau, "a number > 1")
-        check(self.v_reset is None or isinstance(self.v_reset, (int, float)), "v_reset", self.v_reset,
-               "None (soft reset) or a number (hard reset)")
-        check(self.dtype is None or jnp.issubdtype(self.dtype, jnp.floating), "dtype", self.dtype,
-               "None or a floating dtype, e.g. jnp.bfloat16")
-        get(self.surrogate)
+        if self.mode == "snn":
+            check(isinstance(self.spiking, SpikingConfig), "spiking", self.spiking, "a SpikingConfig")
+            self.spiking.validate()
+            check(self.sew in SEW_MODES, "sew", self.sew, ", ".join(map(repr, SEW_MODES)))
+        check_dtype(self.dtype)
         check(images.ndim == 4 and images.shape[1] % 32 == 0 and images.shape[2] % 32 == 0, "images",
-               images.shape, "[B, H, W, C] with H and W multiples of 32")
+              images.shape, "[B, H, W, C] with H and W multiples of 32")
 
     def _stem(self, images: jax.Array, units: Units, train: bool) -> jax.Array:
         """Layer 0 (with the SNN's input stage): ``[B, H, W, 3] -> [T, B, H/2, W/2, C0]``."""
         conv0 = dict(kernel=STEM_KERNEL, stride=STEM_STRIDE, padding=STEM_PADDING)
-        if not units.spiking:
+        if units.spiking is None:
             return units.conv(images[None], STEM_FEATURES, "model_0", train, **conv0)
-        x = TemporalEncoder(
-            kind=self.encoding, T=self.T, features=STEM_FEATURES, learnable_threshold=self.learnable_threshold,
-            learnable_conv=self.learnable_conv, surrogate_gradient=self.surrogate_gradient,
-            lc_channels=self.lc_channels, surrogate=self.surrogate, neuron=self.neuron,
-            neuron_kwargs=units.neuron_kwargs(), dtype=self.dtype, lc_kernel_size=(STEM_KERNEL, STEM_KERNEL),
+        x = units.spiking.encoder(
+            STEM_FEATURES, self.dtype, lc_kernel_size=(STEM_KERNEL, STEM_KERNEL),
             lc_strides=(STEM_STRIDE, STEM_STRIDE), lc_padding=STEM_PADDING, bn_momentum=BN_MOMENTUM,
-            bn_epsilon=BN_EPSILON, name="encoder",
-        )(images, train)
-        if self.learnable_conv:
+            bn_epsilon=BN_EPSILON)(images, train)
+        if units.spiking.learnable_conv:
             return x
         return units.conv(x, STEM_FEATURES, "model_0", train, **conv0)
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> tuple[jax.Array, ...]:
         self._validate(images)
-        u = Units(self.mode == "snn", self.neuron, self.tau, self.v_reset, self.detach_reset, self.surrogate,
-                  self.sew, self.dtype)
+        u = Units(self.spiking if self.mode == "snn" else None, self.sew, self.dtype)
         x = self._stem(images, u, train)
         x = u.conv(x, 32, "model_1", train, kernel=3, stride=2)
         x = C3(32, 1, True, u, name="model_2")(x, train)

@@ -22,24 +22,13 @@ from jax.sharding import Mesh
 from snnjax import data as datasets
 from snnjax.metrics.spikes import firing_rates, shuffle_time_interceptor
 from snnjax.models.qkformer import QKFormer, qkformer
-from snnjax.surrogate import get as get_surrogate
 from snnjax.train import loop
-from snnjax.train.config import ClassificationConfig, ModelConfig, to_dict
-
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
+from snnjax.train.config import ClassificationConfig, ModelConfig, compute_dtype, to_dict
 
 def build_model(config: ModelConfig, num_classes: int) -> QKFormer:
     """The QKFormer described by ``config`` (raises ValueError naming a bad field)."""
-    if config.dtype not in DTYPES:
-        raise ValueError(f"dtype: got {config.dtype!r}; accepted: {', '.join(map(repr, DTYPES))}")
-    return qkformer(
-        config.name, num_classes=num_classes, T=config.T, encoding=config.encoding, neuron=config.neuron,
-        learnable_threshold=config.learnable_threshold, learnable_conv=config.learnable_conv,
-        surrogate_gradient=config.surrogate_gradient, lc_channels=config.lc_channels,
-        surrogate=get_surrogate(config.surrogate), official_ssa_scan=config.official_ssa_scan,
-        dtype=DTYPES[config.dtype],
-    )
+    return qkformer(config.name, num_classes=num_classes, spiking=config.spiking,
+                    official_ssa_scan=config.official_ssa_scan, dtype=compute_dtype(config.dtype))
 
 
 def load_data(config: ClassificationConfig) -> datasets.ClassificationData:
@@ -111,7 +100,7 @@ class ClassificationTask:
         images = datasets.normalize(data["x_test"][idx], self.mean, self.std)
         labels = data["y_test"][idx]
         shuffle_rng, encoding_rng = jax.random.split(rng)
-        shuffling = (nn.intercept_methods(shuffle_time_interceptor(shuffle_rng, self.model.T))
+        shuffling = (nn.intercept_methods(shuffle_time_interceptor(shuffle_rng, self.model.spiking.T))
                      if self.config.shuffle_time else contextlib.nullcontext())
         with shuffling:
             logits, sown = self.model.apply(variables, images, train=False, mutable=["firing_rates"],

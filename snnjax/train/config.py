@@ -12,6 +12,19 @@ import json
 import os
 from typing import Any
 
+import jax.numpy as jnp
+
+from snnjax.models.spiking import SpikingConfig
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(name: str) -> Any:
+    """The JAX dtype of a model config's ``dtype`` name (ValueError naming the accepted names)."""
+    if name not in DTYPES:
+        raise ValueError(f"dtype: got {name!r}; accepted: {', '.join(map(repr, DTYPES))}")
+    return DTYPES[name]
+
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
@@ -91,17 +104,11 @@ class LoopConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """QKFormer and its temporal encoder (arguments of ``snnjax.models.qkformer.qkformer``)."""
+    """QKFormer ``name`` ("L-D") with its encoder and neurons (``snnjax.models.qkformer.qkformer``);
+    ``dtype``: "float32" or "bfloat16"."""
 
     name: str = "3-256"
-    T: int = 4
-    encoding: str = "direct"
-    neuron: str = "learnable"
-    learnable_threshold: bool = True
-    learnable_conv: bool = True
-    surrogate_gradient: bool = True
-    lc_channels: int | None = None
-    surrogate: str = "sigmoid"
+    spiking: SpikingConfig = SpikingConfig(neuron="learnable")
     official_ssa_scan: bool = False
     dtype: str = "float32"
 
@@ -145,18 +152,12 @@ class ClassificationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DetectorConfig:
-    """YOLOv5n as an ANN or a spiking network (arguments of ``snnjax.models.yolo.YOLOv5n``)."""
+    """YOLOv5n as an ANN or a spiking network (``snnjax.models.yolo.YOLOv5n``); ``dtype``: "float32" or
+    "bfloat16"."""
 
     mode: str = "snn"
-    T: int = 4
-    encoding: str = "phase"
-    neuron: str = "learnable"
+    spiking: SpikingConfig = SpikingConfig(encoding="phase", neuron="learnable")
     sew: str = "add"
-    learnable_threshold: bool = True
-    learnable_conv: bool = True
-    surrogate_gradient: bool = True
-    lc_channels: int | None = None
-    surrogate: str = "sigmoid"
     dtype: str = "float32"
 
 

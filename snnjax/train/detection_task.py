@@ -23,10 +23,8 @@ from snnjax.data.detection_dataset import DetectionData
 from snnjax.metrics import detection as detection_metrics
 from snnjax.metrics.spikes import firing_rates
 from snnjax.models.yolo import YOLOv5n, decode
-from snnjax.surrogate import get as get_surrogate
 from snnjax.train import loop
-from snnjax.train.classification import DTYPES
-from snnjax.train.config import DetectionConfig, DetectorConfig, to_dict
+from snnjax.train.config import DetectionConfig, DetectorConfig, compute_dtype, to_dict
 from snnjax.train.detection import yolo_loss
 
 # val.py's NMS settings (spec §4.1): confidence threshold, IoU threshold, detections kept per image.
@@ -36,14 +34,8 @@ SECONDARY_RULES = ("voc07", "voc12")
 
 def build_model(config: DetectorConfig, num_classes: int) -> YOLOv5n:
     """The YOLOv5n described by ``config`` (raises ValueError naming a bad field)."""
-    if config.dtype not in DTYPES:
-        raise ValueError(f"dtype: got {config.dtype!r}; accepted: {', '.join(map(repr, DTYPES))}")
-    return YOLOv5n(
-        num_classes=num_classes, mode=config.mode, T=config.T, encoding=config.encoding,
-        learnable_threshold=config.learnable_threshold, learnable_conv=config.learnable_conv,
-        surrogate_gradient=config.surrogate_gradient, lc_channels=config.lc_channels, neuron=config.neuron,
-        sew=config.sew, surrogate=get_surrogate(config.surrogate), dtype=DTYPES[config.dtype],
-    )
+    return YOLOv5n(num_classes=num_classes, mode=config.mode, spiking=config.spiking, sew=config.sew,
+                   dtype=compute_dtype(config.dtype))
 
 
 def load_data(config: DetectionConfig) -> DetectionData:

@@ -33,7 +33,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from tqdm.auto import tqdm
 
 from snnjax.checkpoint import Checkpoints, load_state
 from snnjax.train.config import LoopConfig, OptimConfig, SGDConfig, check_resume_config, config_differences
@@ -220,6 +219,8 @@ class _EpochLog:
 
 def train_epoch(task: Task, train_step, state: TrainState, epoch: int, config: LoopConfig, mesh: Mesh):
     """Runs one epoch; returns the new state and the epoch's mean metrics plus ``images_per_s``."""
+    from tqdm.auto import tqdm  # only the training loop needs it (benchmarks run without it)
+
     bar = tqdm(total=task.steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                disable=not (config.progress and _is_main()))
     log = _EpochLog(bar, config.batch_size, config.log_every)

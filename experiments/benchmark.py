@@ -16,8 +16,10 @@ forward, soft-target cross-entropy, backward, AdamW; direct encoding, standard L
 no augmentation) and the eval step on 32×32 images, T=4, and prints img/s, step time and the
 compiled step's memory footprint (XLA's memory analysis: arguments + outputs + temporaries − aliased),
 next to the official PyTorch code's figures on an H200 (DESIGN.md §7) when running on a GPU.
-``yolo``: the detection step (SGD with accumulation, EMA) on synthetic images and, as eval, the
-jitted model + decode + NMS.
+``yolo``: the detection step (YOLOv5 loss, SGD with accumulation, EMA) on random 20-class batches and, as
+eval, the jitted model + decode + NMS; it needs neither OpenCV nor a dataset. It then times the host
+pipeline that feeds training (mosaic, affine, HSV, flip on the worker threads of ``snnjax.data``) on
+synthetic images, when OpenCV is installed, to show whether it keeps up with the device.
 """
 
 from __future__ import annotations
@@ -187,20 +189,64 @@ def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
         eval_step(zeros(variables, key), variables, eval_batch, task.data, key)))
 
 
+VOC_CLASSES, BOXES_PER_IMAGE = 20, 8
+
+
+class RandomDetectionData:
+    """One batch of random images with ``BOXES_PER_IMAGE`` random boxes each, in the layout of
+    ``snnjax.data.DetectionData``'s batches: the model, loss and NMS run at VOC's size without the host
+    pipeline (which needs OpenCV and real data; its throughput is measured separately)."""
+
+    num_classes = VOC_CLASSES
+
+    def __init__(self, img_size: int, batch_size: int):
+        rng = np.random.default_rng(0)
+        self.img_size, self.num_train = img_size, batch_size
+        xy = rng.uniform(0.2, 0.8, (batch_size, BOXES_PER_IMAGE, 2))
+        wh = rng.uniform(0.05, 0.4, (batch_size, BOXES_PER_IMAGE, 2))
+        self.batch = {"image": rng.integers(0, 256, (batch_size, img_size, img_size, 3), dtype=np.uint8),
+                      "boxes": np.concatenate([xy, wh], -1).astype(np.float32),
+                      "classes": rng.integers(0, VOC_CLASSES, (batch_size, BOXES_PER_IMAGE), dtype=np.int32),
+                      "valid": np.ones((batch_size, BOXES_PER_IMAGE), bool)}
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return self.num_train // batch_size
+
+    def train_batches(self, epoch: int, batch_size: int, seed: int):
+        yield self.batch
+
+
 def yolo_timer(img_size: int, batch_size: int, dtype: str, mode: str = "snn") -> StepTimer:
-    """The detection task on synthetic images (phase encoding, learnable LIF, T=4; eval = model+NMS)."""
+    """The detection task's train step (YOLOv5 loss, SGD with accumulation, EMA) and, as eval, the jitted
+    model + decode + NMS, for 20 classes on random images (phase encoding, learnable LIF, T=4)."""
     from snnjax.train import detection_task, loop
-    from snnjax.train.config import DetectionConfig, DetectionDataConfig, DetectorConfig, LoopConfig
+    from snnjax.train.config import DetectionConfig, DetectorConfig, LoopConfig
 
     config = DetectionConfig(
         model=DetectorConfig(mode=mode, dtype=dtype),
-        data=DetectionDataConfig(dataset="synthetic", img_size=img_size, synthetic_train=batch_size,
-                                 synthetic_test=batch_size),
         loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False))
-    task = detection_task.setup(config)
-    images = loop.global_batch({"image": next(task.eval_batches())["image"]}, task.mesh)["image"]
+    mesh = loop.setup_devices(config.loop)
+    data = RandomDetectionData(img_size, batch_size)
+    task = detection_task.DetectionTask(config, data, detection_task.build_model(config.model, VOC_CLASSES), mesh)
+    images = loop.global_batch({"image": data.batch["image"]}, mesh)["image"]
     detect = jax.jit(task.detect)
     return task_timer(task, config, lambda variables, key: jax.block_until_ready(detect(variables, images, key)))
+
+
+def host_pipeline_rate(img_size: int, batch_size: int, batches: int) -> tuple[float, int] | None:
+    """Training images/s that ``snnjax.data``'s augmentation threads deliver (after one warm-up batch) and
+    the thread count; None without OpenCV."""
+    try:
+        from snnjax.data.detection import load_detection
+    except ImportError:
+        return None
+    data = load_detection("synthetic", img_size=img_size, num_train=batch_size * (batches + 1), num_test=1,
+                          num_classes=VOC_CLASSES, max_objects=BOXES_PER_IMAGE)
+    stream = data.train_batches(0, batch_size, seed=0)
+    next(stream)
+    start = time.perf_counter()
+    count = sum(len(batch["image"]) for batch in stream)
+    return count / (time.perf_counter() - start), data.num_workers
 
 
 def bench_models(args: argparse.Namespace) -> None:
@@ -224,6 +270,11 @@ def bench_models(args: argparse.Namespace) -> None:
                 mem_text = f"{timer.memory_bytes / 2**30:.2f}" if timer.memory_bytes is not None else "n/a"
                 print(f"| {size} | {batch_size} | {dtype} | {batch_size / train_s:.1f} | {train_s * 1e3:.1f} | "
                       f"{batch_size / eval_s:.1f} | {mem_text} | {ref_text} |", flush=True)
+    if args.benchmark == "yolo":
+        for size in sizes:
+            rate = host_pipeline_rate(size, max(args.batch_sizes), args.steps)
+            print(f"\nhost pipeline at {size} px: " + ("not measured (OpenCV is not installed)" if rate is None else
+                  f"{rate[0]:.0f} training img/s on {rate[1]} threads"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -30,5 +30,7 @@ def test_qkformer_benchmark_times_the_real_train_and_eval_steps(experiment, caps
 def test_yolo_benchmark_times_the_detection_train_step_and_nms(experiment, capsys):
     experiment("benchmark").main(["yolo", "--img_sizes", "32", "--batch_sizes", "2", "--dtypes", "float32",
                                   "--steps", "1"])
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 32 | 2 |")]
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| 32 | 2 |")]
     assert len(rows) == 1 and float(rows[0].split("|")[4]) > 0
+    assert "host pipeline at 32 px:" in out and "training img/s" in out

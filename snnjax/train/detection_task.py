@@ -10,7 +10,7 @@ per-layer firing rates. The best checkpoint is chosen by YOLOv5's fitness, 0.1·
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -18,14 +18,15 @@ import numpy as np
 from jax.sharding import Mesh
 
 from snnjax.boxes import scale_boxes
-from snnjax.data.detection import load_detection
-from snnjax.data.detection_dataset import DetectionData
 from snnjax.metrics import detection as detection_metrics
 from snnjax.metrics.spikes import firing_rates
 from snnjax.models.yolo import YOLOv5n, decode
 from snnjax.train import loop
 from snnjax.train.config import DetectionConfig, DetectorConfig, compute_dtype, to_dict
 from snnjax.train.detection import yolo_loss
+
+if TYPE_CHECKING:  # the data pipeline needs OpenCV; the model, loss and evaluation do not
+    from snnjax.data.detection_dataset import DetectionData
 
 # val.py's NMS settings (spec §4.1): confidence threshold, IoU threshold, detections kept per image.
 CONF_THRES, IOU_THRES, MAX_DET = 0.001, 0.6, 300
@@ -40,6 +41,8 @@ def build_model(config: DetectorConfig, num_classes: int) -> YOLOv5n:
 
 def load_data(config: DetectionConfig) -> DetectionData:
     """The dataset named by ``config.data.dataset`` (synthetic sized by the ``synthetic_*`` fields)."""
+    from snnjax.data.detection import load_detection
+
     d = config.data
     options = {}
     if d.dataset == "synthetic":

@@ -90,7 +90,7 @@ def validate(args: argparse.Namespace) -> None:
         raise ValueError(f"--{e}") from None
     cli.check_positive(args, ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
                               "image_size", "synthetic_train", "synthetic_test"),
-                       ("lc_channels", "num_devices", "clip_norm"))
+                       ("lc_channels", "num_devices", "clip_norm", "bn_scale"))
     if args.encoding == "direct" and not args.lc:
         raise ValueError("--lc: the 'direct' encoding needs --lc (it feeds the first conv's output to a LIF)")
     if args.official_ssa_scan and args.neuron != "lif":

@@ -89,7 +89,7 @@ def validate(args: argparse.Namespace) -> None:
     """Raises ValueError('--flag: ...') for values argparse cannot check; cheap (no model, no data)."""
     cli.check_positive(args, ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
                               "synthetic_train", "synthetic_test", "synthetic_objects"),
-                       ("lc_channels", "num_devices", "max_boxes"))
+                       ("lc_channels", "num_devices", "max_boxes", "bn_scale"))
     if args.img_size < 32 or args.img_size % 32:
         raise ValueError(f"--img_size: must be a positive multiple of 32 (the largest stride), got {args.img_size}")
     if not 1 <= args.synthetic_classes <= MAX_CLASSES:

@@ -46,7 +46,7 @@ class Flags:
 
 
 def add_spiking_flags(flags: Flags, *, encoding: str, lc_channels_help: str) -> None:
-    """--encoding --T --neuron --lt/--lc/--sg --lc_channels --surrogate --dtype."""
+    """--encoding --T --neuron --lt/--lc/--sg --lc_channels --surrogate --bn_scale --dtype."""
     flags.add("--encoding", choices=KINDS, default=encoding, help="temporal encoding of the static image")
     flags.add("--T", type=int, default=4, help="time steps")
     flags.add("--neuron", choices=tuple(NEURONS), default="learnable", help="LIF or learnable LIF (paper eq. 4)")
@@ -56,6 +56,8 @@ def add_spiking_flags(flags: Flags, *, encoding: str, lc_channels_help: str) -> 
     flags.add("--lc_channels", type=int, default=None, help=lc_channels_help)
     flags.add("--surrogate", choices=(*SURROGATES, "none"), default="sigmoid",
               help="surrogate gradient of all neurons")
+    flags.add("--bn_scale", type=float, default=1.0,
+              help="initial BatchNorm scale γ of the spiking model (2 = τ·V_th fires more at the start)")
     flags.add("--dtype", choices=("float32", "bfloat16"), default="float32",
               help="compute dtype (params stay float32)")
 
@@ -64,13 +66,15 @@ def spiking_config(args: argparse.Namespace) -> SpikingConfig:
     """The ``SpikingConfig`` of the flags that :func:`add_spiking_flags` added."""
     return SpikingConfig(T=args.T, encoding=args.encoding, learnable_threshold=args.lt, learnable_conv=args.lc,
                          surrogate_gradient=args.sg, lc_channels=args.lc_channels, neuron=args.neuron,
-                         surrogate=args.surrogate)
+                         surrogate=args.surrogate, bn_scale=args.bn_scale)
 
 
 def spiking_name(args: argparse.Namespace) -> str:
-    """``<encoding>[+lt][+lc][+sg]_T<T>_<neuron>``: the spiking part of a default workdir name."""
+    """``<encoding>[+lt][+lc][+sg]_T<T>_<neuron>[_bn<bn_scale>]``: the spiking part of a default workdir name
+    (the BN scale only when it is not 1)."""
     switches = "".join(f"+{k}" for k in ("lt", "lc", "sg") if getattr(args, k))
-    return f"{args.encoding}{switches}_T{args.T}_{args.neuron}"
+    bn = "" if args.bn_scale == 1 else f"_bn{args.bn_scale:g}"
+    return f"{args.encoding}{switches}_T{args.T}_{args.neuron}{bn}"
 
 
 def add_run_flags(flags: Flags, *, workdir_help: str) -> None:

@@ -62,18 +62,20 @@ def conv_bn(
     train: bool = False,
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
+    bn_scale_init: float = 1.0,
     dtype: jnp.dtype | None = None,
 ) -> jax.Array:
     """Conv (PyTorch init) → BatchNorm (→ 3×3/2 max-pool) on ``[N, H, W, C]``.
 
     Call it inside a compact Linen method: it creates that module's ``conv`` and ``bn`` submodules.
-    BN defaults are PyTorch's (momentum 0.1 = Flax 0.9, eps 1e-5).
+    BN defaults are PyTorch's (momentum 0.1 = Flax 0.9, eps 1e-5, scale γ initialised to 1; ``bn_scale_init``
+    sets another initial γ).
     """
     fan_in = x.shape[-1] * math.prod(kernel_size)
     y = nn.Conv(features, tuple(kernel_size), tuple(strides), padding=padding, use_bias=use_bias,
                 kernel_init=torch_conv_init, bias_init=torch_bias_init(fan_in), dtype=dtype, name="conv")(x)
     y = nn.BatchNorm(use_running_average=not train, momentum=bn_momentum, epsilon=bn_epsilon, dtype=dtype,
-                     name="bn")(y)
+                     scale_init=nn.initializers.constant(bn_scale_init), name="bn")(y)
     if pool:
         y = nn.max_pool(y, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     return y
@@ -93,11 +95,13 @@ class ConvBN(nn.Module):
     pool: bool = False
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    bn_scale_init: float = 1.0
     dtype: jnp.dtype | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         y = conv_bn(fold_time(x), features=self.features, kernel_size=self.kernel_size, strides=self.strides,
                     padding=self.padding, use_bias=self.use_bias, pool=self.pool, train=train,
-                    bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, dtype=self.dtype)
+                    bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, bn_scale_init=self.bn_scale_init,
+                    dtype=self.dtype)
         return unfold_time(y, x.shape[0])

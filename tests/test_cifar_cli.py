@@ -56,6 +56,7 @@ def test_synthetic_preset_fills_only_flags_not_given():
     (["--dataset=imagenet"], "--dataset: got 'imagenet'; accepted: cifar10, cifar100, synthetic, npz:PATH"),
     (["--dataset=npz:/no/such.npz"], "--dataset: no file"),
     (["--T=0"], "--T: must be >= 1"),
+    (["--bn_scale=-1"], "--bn_scale: must be > 0"),
     (["--encoding=direct", "--no-lc"], "--lc: the 'direct' encoding needs --lc"),
     (["--official_ssa_scan"], "--official_ssa_scan: accepted only with --neuron=lif"),
     (["--warmup_epochs=401"], "--warmup_epochs: must be in [0, 400]"),

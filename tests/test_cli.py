@@ -36,11 +36,11 @@ def test_epilog_names_the_preset_and_toggles_have_negations():
 
 def test_spiking_flags_become_one_spiking_config_and_a_workdir_name():
     args = build().parse_args(["--T", "2", "--encoding", "ttfs", "--no-sg", "--lc_channels", "3", "--neuron", "lif",
-                               "--surrogate", "atan"])
+                               "--surrogate", "atan", "--bn_scale", "2"])
     assert cli.spiking_config(args) == SpikingConfig(T=2, encoding="ttfs", learnable_threshold=True,
                                                      learnable_conv=True, surrogate_gradient=False, lc_channels=3,
-                                                     neuron="lif", surrogate="atan")
-    assert cli.spiking_name(args) == "ttfs+lt+lc_T2_lif"
+                                                     neuron="lif", surrogate="atan", bn_scale=2.0)
+    assert cli.spiking_name(args) == "ttfs+lt+lc_T2_lif_bn2"
     assert cli.spiking_name(build().parse_args([])) == "phase+lt+lc+sg_T4_learnable"
 
 

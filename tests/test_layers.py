@@ -51,3 +51,12 @@ def test_conv_bn_shares_batch_statistics_over_time():
     pooled = jax.lax.reduce_window(normalised, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
                                    ((0, 0), (1, 1), (1, 1), (0, 0)))
     np.testing.assert_allclose(layers.fold_time(y), pooled, atol=1e-4)
+
+
+def test_conv_bn_scale_init_sets_the_initial_batchnorm_scale():
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 1, 4, 4, 3))
+    module = layers.ConvBN(5, bn_scale_init=2.0)
+    variables = module.init(jax.random.PRNGKey(1), x)
+    np.testing.assert_array_equal(variables["params"]["bn"]["scale"], np.full(5, 2.0))
+    y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(np.std(np.asarray(layers.fold_time(y)), axis=(0, 1, 2)), 2.0, rtol=1e-3)

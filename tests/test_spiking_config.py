@@ -24,7 +24,8 @@ def test_defaults_are_the_official_qkformer_settings():
 
 @pytest.mark.parametrize("field,value", [
     ("T", 0), ("T", 2.0), ("encoding", "delta"), ("learnable_threshold", 1), ("lc_channels", 0), ("neuron", "izh"),
-    ("tau", 1.0), ("tau", True), ("v_reset", "zero"), ("detach_reset", None), ("surrogate", "nope")])
+    ("tau", 1.0), ("tau", True), ("v_reset", "zero"), ("detach_reset", None), ("surrogate", "nope"),
+    ("bn_scale", 0.0), ("bn_scale", "2")])
 def test_validate_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}: got"):
         SpikingConfig(**{field: value}).validate()
@@ -61,13 +62,13 @@ def test_spikes_builds_the_configured_neuron(neuron, params):
 
 def test_encoder_carries_every_setting():
     config = SpikingConfig(T=3, encoding="ttfs", learnable_threshold=False, surrogate_gradient=False, lc_channels=5,
-                           neuron="learnable", surrogate="atan")
+                           neuron="learnable", surrogate="atan", bn_scale=2.0)
     encoder = config.encoder(16, jnp.bfloat16, name="stem", lc_strides=(2, 2))
     assert isinstance(encoder, TemporalEncoder)
     assert (encoder.kind, encoder.T, encoder.features, encoder.lc_channels, encoder.lc_strides) == (
         "ttfs", 3, 16, 5, (2, 2))
     assert (encoder.learnable_threshold, encoder.surrogate_gradient, encoder.neuron) == (False, False, "learnable")
-    assert (encoder.surrogate, encoder.dtype, encoder.name) == (ATan(), jnp.bfloat16, "stem")
+    assert (encoder.surrogate, encoder.dtype, encoder.name, encoder.bn_scale_init) == (ATan(), jnp.bfloat16, "stem", 2.0)
     assert encoder.neuron_kwargs == config.neuron_kwargs()
 
 

@@ -58,6 +58,7 @@ def test_synthetic_preset_fills_only_flags_not_given():
     (["--momentum=1.2"], "--momentum: must be in [0, 1)"),
     (["--lr=0"], "--lr: must be > 0"),
     (["--clip_norm=-1"], "--clip_norm: must be > 0"),
+    (["--bn_scale=0"], "--bn_scale: must be > 0"),
     (["--synthetic_classes=99"], "--synthetic_classes: must be in [1, 24]"),
     (["--init_from=/no/such/ckpt"], "--init_from: no such file or folder"),
 ])

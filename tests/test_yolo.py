@@ -195,3 +195,11 @@ def test_ann_mode_ignores_the_spiking_settings():
 def test_images_must_be_multiples_of_32():
     with pytest.raises(ValueError, match="images: got"):
         _abstract_apply(YOLOv5n(spiking=SPIKING), jnp.zeros((1, 48, 64, 3)))
+
+
+@pytest.mark.parametrize("spiking, expected", [(SpikingConfig(bn_scale=2.0), 2.0), (None, 1.0)])
+def test_bn_scale_initialises_the_batchnorm_before_every_neuron(spiking, expected):
+    variables = yolo.C3(8, 1, True, yolo.Units(spiking=spiking)).init(_key(), jnp.ones((T, 1, 4, 4, 8)))
+    scales = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0]
+              if path[-1].key == "scale"]
+    assert len(scales) == 5 and all(np.all(scale == expected) for scale in scales)  # cv1-3, m_0.cv1-2

@@ -53,7 +53,7 @@ class Layers:
                 strides: int = 1, use_bias: bool = False, pool: bool = False) -> jax.Array:
         """ConvBN named ``name`` (PyTorch ``{name}_conv``/``{name}_bn``), "same" padding, time folded."""
         return ConvBN(features, (kernel, kernel), (strides, strides), padding=kernel // 2, use_bias=use_bias,
-                      pool=pool, dtype=self.dtype, name=name)(x, train)
+                      pool=pool, bn_scale_init=self.spiking.bn_scale, dtype=self.dtype, name=name)(x, train)
 
     def conv_bn_lif(self, x: jax.Array, features: int, name: str, train: bool, **conv_kwargs) -> jax.Array:
         """LIF(BN(Conv(x))), the LIF named ``{name}_lif``."""

@@ -26,7 +26,9 @@ class SpikingConfig:
     conv's width; None: the model's stem width). Neurons (DESIGN.md §3), everywhere in the model:
     ``neuron`` "lif" or "learnable" (eq. 4), membrane constant ``tau``, ``v_reset`` (None: soft reset),
     ``detach_reset`` and ``surrogate`` (a name such as "sigmoid", "none", or a Surrogate instance).
-    Names rather than objects keep a config JSON-ready.
+    ``bn_scale``: the initial scale γ of every BatchNorm in the spiking model (PyTorch's 1 by default; with
+    γ = τ·V_th = 2 the first step's membrane X/τ reaches the threshold one standard deviation above the
+    mean, and many more neurons fire at initialisation). Names rather than objects keep a config JSON-ready.
     """
 
     T: int = 4
@@ -40,6 +42,7 @@ class SpikingConfig:
     v_reset: float | None = 0.0
     detach_reset: bool = True
     surrogate: SurrogateLike = "sigmoid"
+    bn_scale: float = 1.0
 
     def validate(self) -> None:
         """Raises ``ValueError("<field>: got ...; accepted: ...")`` for the first bad field."""
@@ -57,6 +60,8 @@ class SpikingConfig:
         check(self.v_reset is None or (isinstance(self.v_reset, (int, float)) and not isinstance(self.v_reset, bool)),
               "v_reset", self.v_reset, "None (soft reset) or a number (hard reset)")
         get(self.surrogate)
+        check(isinstance(self.bn_scale, (int, float)) and not isinstance(self.bn_scale, bool) and self.bn_scale > 0,
+              "bn_scale", self.bn_scale, "a number > 0")
 
     def neuron_kwargs(self, v_threshold: float = 1.0) -> dict:
         """Keyword arguments of the ``NEURONS[neuron]`` module."""
@@ -75,4 +80,4 @@ class SpikingConfig:
             kind=self.encoding, T=self.T, features=features, learnable_threshold=self.learnable_threshold,
             learnable_conv=self.learnable_conv, surrogate_gradient=self.surrogate_gradient,
             lc_channels=self.lc_channels, surrogate=get(self.surrogate), neuron=self.neuron,
-            neuron_kwargs=self.neuron_kwargs(), dtype=dtype, name=name, **geometry)
+            neuron_kwargs=self.neuron_kwargs(), bn_scale_init=self.bn_scale, dtype=dtype, name=name, **geometry)

@@ -105,7 +105,8 @@ class Units:
         The ConvBN is named ``name``, the neuron ``{name}_lif``.
         """
         y = ConvBN(features, (kernel, kernel), (stride, stride), padding=kernel // 2 if padding is None else padding,
-                   dtype=self.dtype, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, name=name)(x, train)
+                   dtype=self.dtype, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON,
+                   bn_scale_init=1.0 if self.spiking is None else self.spiking.bn_scale, name=name)(x, train)
         if self.spiking is None:
             return nn.silu(y)
         return self.spiking.spikes(y, f"{name}_lif")

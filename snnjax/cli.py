@@ -45,7 +45,7 @@ class Flags:
         self.add(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
 
 
-def add_spiking_flags(flags: Flags, *, encoding: str, lc_channels_help: str) -> None:
+def add_spiking_flags(flags: Flags, *, encoding: str, lc_channels_help: str, bn_scale: float = 1.0) -> None:
     """--encoding --T --neuron --lt/--lc/--sg --lc_channels --surrogate --bn_scale --dtype."""
     flags.add("--encoding", choices=KINDS, default=encoding, help="temporal encoding of the static image")
     flags.add("--T", type=int, default=4, help="time steps")
@@ -56,8 +56,8 @@ def add_spiking_flags(flags: Flags, *, encoding: str, lc_channels_help: str) -> 
     flags.add("--lc_channels", type=int, default=None, help=lc_channels_help)
     flags.add("--surrogate", choices=(*SURROGATES, "none"), default="sigmoid",
               help="surrogate gradient of all neurons")
-    flags.add("--bn_scale", type=float, default=1.0,
-              help="initial BatchNorm scale γ of the spiking model (2 = τ·V_th fires more at the start)")
+    flags.add("--bn_scale", type=float, default=bn_scale,
+              help="initial BatchNorm scale γ of the spiking model (1: PyTorch's; 2 = τ·V_th: see README)")
     flags.add("--dtype", choices=("float32", "bfloat16"), default="float32",
               help="compute dtype (params stay float32)")
 

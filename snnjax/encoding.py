@@ -125,9 +125,8 @@ class TemporalEncoder(nn.Module):
       learnable_conv (LC): encode the output of an owned conv3×3+BN instead of the raw image.
       surrogate_gradient (SG): the encoder's spike uses ``surrogate`` in the backward pass; off, none.
       lc_channels: overrides the LC conv's width (the paper's discussion uses 3).
-      lc_kernel_size, lc_strides, lc_padding, bn_momentum, bn_epsilon, bn_scale_init: the LC conv+BN's
-        geometry and BN settings (defaults: QKFormer's 3×3/1 conv with PyTorch BN; YOLOv5 uses 6×6/2, pad 2,
-        BN 0.97/1e-3).
+      lc_kernel_size, lc_strides, lc_padding, bn_momentum, bn_epsilon: the LC conv+BN's geometry and BN
+        settings (defaults: QKFormer's 3×3/1 conv with PyTorch BN; YOLOv5 uses 6×6/2, pad 2, BN 0.97/1e-3).
       neuron, neuron_kwargs: the neuron that follows ``direct`` encoding ("lif" or "learnable").
     The encoding RNG for ``poisson`` comes from the ``"encoding"`` rng stream.
     """
@@ -144,7 +143,6 @@ class TemporalEncoder(nn.Module):
     lc_padding: int = 1
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
-    bn_scale_init: float = 1.0
     surrogate: SurrogateLike = Sigmoid()
     threshold_init: float = 1.0
     threshold_decay_init: float = 0.5
@@ -172,8 +170,7 @@ class TemporalEncoder(nn.Module):
         if self.learnable_conv:  # on the static image: the conv of X repeated T times is conv(X) repeated
             x = conv_bn(x, features=self.lc_channels or self.features, kernel_size=self.lc_kernel_size,
                         strides=self.lc_strides, padding=self.lc_padding, train=train,
-                        bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon,
-                        bn_scale_init=self.bn_scale_init, dtype=self.dtype)
+                        bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, dtype=self.dtype)
         if self.kind == "direct":
             return NEURONS[self.neuron](**(self.neuron_kwargs or {}), name="lif")(direct(x, self.T))
         threshold, threshold_decay = self._thresholds(x.shape[-1])

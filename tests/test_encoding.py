@@ -188,10 +188,9 @@ def test_module_rejects_non_image_input():
 
 def test_lc_conv_geometry_and_bn_settings_are_configurable():
     module = encoding.TemporalEncoder("phase", 2, features=4, lc_kernel_size=(6, 6), lc_strides=(2, 2),
-                                      lc_padding=2, bn_momentum=0.97, bn_epsilon=1e-3, bn_scale_init=2.0)
+                                      lc_padding=2, bn_momentum=0.97, bn_epsilon=1e-3)
     variables = _init(module)
     assert variables["params"]["conv"]["kernel"].shape == (6, 6, 3, 4)
-    np.testing.assert_array_equal(variables["params"]["bn"]["scale"], 2.0)
     _, state = module.apply(variables, IMAGES, train=True, rngs={"encoding": jax.random.PRNGKey(2)},
                             mutable=["batch_stats", "firing_rates"])
     chex.assert_shape(_apply(module, variables), (2, 2, 3, 3, 4))

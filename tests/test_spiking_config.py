@@ -68,8 +68,14 @@ def test_encoder_carries_every_setting():
     assert (encoder.kind, encoder.T, encoder.features, encoder.lc_channels, encoder.lc_strides) == (
         "ttfs", 3, 16, 5, (2, 2))
     assert (encoder.learnable_threshold, encoder.surrogate_gradient, encoder.neuron) == (False, False, "learnable")
-    assert (encoder.surrogate, encoder.dtype, encoder.name, encoder.bn_scale_init) == (ATan(), jnp.bfloat16, "stem", 2.0)
+    assert (encoder.surrogate, encoder.dtype, encoder.name) == (ATan(), jnp.bfloat16, "stem")
     assert encoder.neuron_kwargs == config.neuron_kwargs()
+
+
+def test_bn_scale_leaves_the_encoders_batchnorm_at_one():
+    encoder = SpikingConfig(T=2, encoding="phase", bn_scale=2.0).encoder(4)
+    variables = encoder.init({"params": jax.random.key(0), "encoding": jax.random.key(1)}, jnp.ones((1, 8, 8, 3)))
+    np.testing.assert_array_equal(variables["params"]["bn"]["scale"], 1.0)
 
 
 def test_round_trips_through_json_and_is_hashable():

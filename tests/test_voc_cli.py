@@ -6,7 +6,7 @@ import pytest
 
 from conftest import load_experiment
 from snnjax.models.spiking import SpikingConfig
-from snnjax.train.config import DetectionConfig, SGDConfig
+from snnjax.train.config import DetectionConfig, DetectorConfig, SGDConfig
 
 voc = load_experiment("voc")
 
@@ -21,12 +21,14 @@ def test_defaults_are_the_papers_voc_setting():
     c = _config()
     assert (c.model.mode, c.model.sew, c.model.dtype) == ("snn", "add", "float32")
     assert c.model.spiking == SpikingConfig(T=4, encoding="phase", neuron="learnable", learnable_threshold=True,
-                                            learnable_conv=True, surrogate_gradient=True, surrogate="sigmoid")
+                                            learnable_conv=True, surrogate_gradient=True, surrogate="sigmoid",
+                                            bn_scale=2.0)
+    assert c.model == DetectorConfig()
     assert (c.data.dataset, c.data.img_size, c.loop.epochs, c.loop.batch_size, c.loop.seed) == (
         "voc", 320, 300, 24, 35)
     assert c.optim == SGDConfig()  # YOLOv5 v7.0 scratch-low: lr 0.01, lrf 0.01, momentum 0.937, ...
     assert (c.optim.ema_decay, c.optim.clip_norm, c.optim.nominal_batch_size) == (0.9999, 10.0, 64)
-    assert c.loop.workdir == os.path.join("runs", "voc", "voc_320_phase+lt+lc+sg_T4_learnable_add_s35")
+    assert c.loop.workdir == os.path.join("runs", "voc", "voc_320_phase+lt+lc+sg_T4_learnable_bn2_add_s35")
 
 
 def test_flags_reach_the_config():
@@ -35,7 +37,7 @@ def test_flags_reach_the_config():
                 "--nominal_batch_size=32", "--eval_every=5", "--workdir=/tmp/x", "--eval_only")
     assert (c.model.mode, c.model.sew, c.model.dtype) == ("ann", "iand", "bfloat16")
     assert c.model.spiking == SpikingConfig(T=2, encoding="ttfs", learnable_threshold=False, surrogate_gradient=False,
-                                            lc_channels=3, neuron="lif")
+                                            lc_channels=3, neuron="lif", bn_scale=2.0)
     assert (c.data.img_size, c.optim.lr, c.optim.ema_decay, c.optim.nominal_batch_size) == (416, 0.02, None, 32)
     assert (c.loop.eval_every, c.loop.workdir, c.eval_only) == (5, "/tmp/x", True)
 

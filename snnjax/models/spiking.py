@@ -26,9 +26,11 @@ class SpikingConfig:
     conv's width; None: the model's stem width). Neurons (DESIGN.md §3), everywhere in the model:
     ``neuron`` "lif" or "learnable" (eq. 4), membrane constant ``tau``, ``v_reset`` (None: soft reset),
     ``detach_reset`` and ``surrogate`` (a name such as "sigmoid", "none", or a Surrogate instance).
-    ``bn_scale``: the initial scale γ of every BatchNorm in the spiking model (PyTorch's 1 by default; with
-    γ = τ·V_th = 2 the first step's membrane X/τ reaches the threshold one standard deviation above the
-    mean, and many more neurons fire at initialisation). Names rather than objects keep a config JSON-ready.
+    ``bn_scale``: the initial scale γ of the BatchNorm in front of every neuron after the encoder (PyTorch's 1
+    by default; with γ = τ·V_th = 2 the first step's membrane X/τ reaches the threshold one standard deviation
+    above the mean, and the surrogate passes as much gradient through depth as an ANN's BN+SiLU). The
+    encoder's LC BatchNorm keeps γ = 1, so every encoding sees the same input. Names rather than objects keep
+    a config JSON-ready.
     """
 
     T: int = 4
@@ -80,4 +82,4 @@ class SpikingConfig:
             kind=self.encoding, T=self.T, features=features, learnable_threshold=self.learnable_threshold,
             learnable_conv=self.learnable_conv, surrogate_gradient=self.surrogate_gradient,
             lc_channels=self.lc_channels, surrogate=get(self.surrogate), neuron=self.neuron,
-            neuron_kwargs=self.neuron_kwargs(), bn_scale_init=self.bn_scale, dtype=dtype, name=name, **geometry)
+            neuron_kwargs=self.neuron_kwargs(), dtype=dtype, name=name, **geometry)

@@ -153,10 +153,10 @@ class ClassificationConfig:
 @dataclasses.dataclass(frozen=True)
 class DetectorConfig:
     """YOLOv5n as an ANN or a spiking network (``snnjax.models.yolo.YOLOv5n``); ``dtype``: "float32" or
-    "bfloat16"."""
+    "bfloat16". The spiking default starts every BatchNorm at γ = 2 (``experiments/voc.py``'s ``BN_SCALE``)."""
 
     mode: str = "snn"
-    spiking: SpikingConfig = SpikingConfig(encoding="phase", neuron="learnable")
+    spiking: SpikingConfig = SpikingConfig(encoding="phase", neuron="learnable", bn_scale=2.0)
     sew: str = "add"
     dtype: str = "float32"
 

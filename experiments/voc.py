@@ -44,10 +44,11 @@ SYNTHETIC_PRESET = {
 }
 EMA_DECAY = 0.9999  # YOLOv5's ModelEMA
 # Initial BatchNorm scale of the spiking model (the paper does not give one). With PyTorch's γ = 1 a LIF
-# (τ = 2, V_th = 1, hard reset) fires ~3% at initialisation and the sigmoid surrogate (α = 4) passes so
-# little gradient per layer that the backbone gets 25-45× less than the ANN's; at lr 0.01 the synthetic
-# run stayed flat for 48 epochs (mAP@0.5 0.005). γ = τ·V_th = 2 restores the ANN's depth profile of
-# gradients (γ >= 3 explodes) and learned (0.060 in the same run). README, "Detection", has the figures.
+# (τ = 2, V_th = 1, hard reset) rarely fires at initialisation and the sigmoid surrogate (α = 4) passes so
+# little gradient per layer that the backbone gets ~30× less than the ANN's; at lr 0.01 the synthetic run
+# stayed flat for 48 epochs (mAP@0.5 0.005). γ = τ·V_th = 2 restores the ANN's depth profile of gradients
+# (γ >= 3 explodes) and learned (0.060 in the same run). experiments/init_gradients.py measures it; the
+# README ("Detection") has the figures.
 BN_SCALE = 2.0
 
 RESULT_KEYS = ("map50", "map50_95", "voc07_map50", "voc12_map50", "mean_firing_rate", "params", "wall_time_s")

@@ -1,5 +1,6 @@
-"""The benchmark script runs on tiny sizes and prints its table (no timing is asserted)."""
+"""The benchmark and init-gradient scripts run on tiny sizes and print their tables (no timing is asserted)."""
 
+import numpy as np
 import pytest
 
 
@@ -34,3 +35,18 @@ def test_yolo_benchmark_times_the_detection_train_step_and_nms(experiment, capsy
     rows = [line for line in out.splitlines() if line.startswith("| 32 | 2 |")]
     assert len(rows) == 1 and float(rows[0].split("|")[4]) > 0
     assert "host pipeline at 32 px:" in out and "training img/s" in out
+
+
+def test_init_gradients_compares_bn_scales_with_the_ann(experiment, capsys):
+    rows = experiment("init_gradients").main(["--img_size", "32", "--T", "1", "--batch_size", "2",
+                                              "--bn_scales", "2", "--seeds", "1"])
+    assert [name for name, _ in rows] == ["snn γ=2", "ann"]
+    spiking, ann = rows[0][1], rows[1][1]
+    assert 0 < spiking["rate"] < 1 and np.isnan(ann["rate"])
+    assert all(np.isfinite(row["norm"]) and row["norm"] > 0 for _, row in rows)
+    assert "| snn γ=2 |" in capsys.readouterr().out
+
+
+def test_init_gradients_rejects_bad_sizes(experiment):
+    with pytest.raises(SystemExit):
+        experiment("init_gradients").main(["--img_size", "40"])

@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import interrupt_and_resume
 from snnjax.checkpoint import load_state
 from snnjax.models.spiking import SpikingConfig
 from snnjax.train import detection_task, loop
-from snnjax.train.config import (DetectionConfig, DetectionDataConfig, DetectorConfig, LoopConfig, SGDConfig,
-                                 to_dict)
+from snnjax.train.config import DetectionConfig, DetectionDataConfig, DetectorConfig, LoopConfig, SGDConfig
 from snnjax.train.state import EMA, saved_variables, update_ema
 
 RULE_KEYS = {"map50", "map50_95", "voc07_map50", "voc07_map50_95", "voc12_map50", "voc12_map50_95", "fitness"}
@@ -37,10 +37,6 @@ def tiny_config(workdir: str) -> DetectionConfig:
     )
 
 
-class Interrupted(Exception):
-    pass
-
-
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     return detection_task.setup(tiny_config(str(tmp_path_factory.mktemp("run") / "a")))
@@ -50,11 +46,6 @@ def task(tmp_path_factory):
 def finished(task):
     """The uninterrupted run: (workdir, results)."""
     return task.config.loop.workdir, detection_task.train(task)
-
-
-def _train_in(task, workdir: str) -> dict:
-    config = dataclasses.replace(task.config, loop=dataclasses.replace(task.config.loop, workdir=workdir))
-    return loop.train(task, config.loop, config.optim, to_dict(config), task.mesh)
 
 
 def test_a_few_steps_lower_the_loss(task):
@@ -114,22 +105,7 @@ def test_evaluation_uses_the_ema_variables(finished, task):
 
 def test_an_interrupted_and_resumed_run_ends_with_the_same_parameters(task, finished, tmp_path, monkeypatch):
     workdir = str(tmp_path / "b")
-    batches = task.train_batches
-
-    def interrupt_in_second_epoch(epoch, rng):
-        if epoch == 1:
-            raise Interrupted
-        return batches(epoch, rng)
-
-    monkeypatch.setattr(task, "train_batches", interrupt_in_second_epoch)
-    with pytest.raises(Interrupted):
-        _train_in(task, workdir)
-    monkeypatch.undo()
-    assert not os.path.exists(os.path.join(workdir, "results.json"))
-    resumed = _train_in(task, workdir)
-    reference, _ = load_state(finished[0])
-    state, _ = load_state(workdir)
-    jax.tree_util.tree_map(np.testing.assert_array_equal, state, reference)
+    resumed = interrupt_and_resume(task, workdir, finished[0], monkeypatch)
     assert resumed["map50_95"] == finished[1]["map50_95"]
 
 

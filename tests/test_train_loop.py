@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import interrupt_and_resume
 from snnjax.checkpoint import load_state
 from snnjax.models.convert import export_official_qkformer
 from snnjax.models.spiking import SpikingConfig
@@ -36,10 +37,6 @@ def tiny_config(workdir: str, **loop_fields) -> ClassificationConfig:
     )
 
 
-class Interrupted(Exception):
-    pass
-
-
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     return classification.setup(tiny_config(str(tmp_path_factory.mktemp("run") / "a")))
@@ -49,11 +46,6 @@ def task(tmp_path_factory):
 def finished(task):
     """The uninterrupted run: (workdir, results)."""
     return task.config.loop.workdir, classification.train(task)
-
-
-def _train_in(task, workdir: str) -> dict:
-    config = dataclasses.replace(task.config, loop=dataclasses.replace(task.config.loop, workdir=workdir))
-    return loop.train(task, config.loop, config.optim, to_dict(config), task.mesh)
 
 
 def test_a_few_steps_lower_the_loss(task):
@@ -128,22 +120,7 @@ def test_results_and_metrics_files_are_written(finished):
 
 def test_an_interrupted_and_resumed_run_ends_with_the_same_parameters(task, finished, tmp_path, monkeypatch):
     workdir = str(tmp_path / "b")
-    batches = task.train_batches
-
-    def interrupt_in_second_epoch(epoch, rng):
-        if epoch == 1:
-            raise Interrupted
-        return batches(epoch, rng)
-
-    monkeypatch.setattr(task, "train_batches", interrupt_in_second_epoch)
-    with pytest.raises(Interrupted):
-        _train_in(task, workdir)
-    monkeypatch.undo()
-    assert not os.path.exists(os.path.join(workdir, "results.json"))
-    resumed = _train_in(task, workdir)
-    reference, _ = load_state(finished[0])
-    state, _ = load_state(workdir)
-    jax.tree_util.tree_map(np.testing.assert_array_equal, state, reference)
+    resumed = interrupt_and_resume(task, workdir, finished[0], monkeypatch)
     assert resumed["accuracy"] == finished[1]["accuracy"]
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         assert [json.loads(line)["epoch"] for line in f] == [1, 2]

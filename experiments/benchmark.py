@@ -11,11 +11,12 @@ bandwidth, counting the four tensors of T·N elements that any implementation mu
 write spikes, read the spike cotangent, write the input gradient). SpikingJelly's multi-step
 ``LIFNode`` runs in the same process on PyTorch's device of choice (CPU here) when importable.
 
-``qkformer`` and ``yolo`` time the real train steps of the CIFAR and VOC tasks. ``qkformer``: the CIFAR step (``snnjax.train.classification``: on-device batch gather,
-forward, soft-target cross-entropy, backward, AdamW; direct encoding, standard LIF, official settings,
-no augmentation) and the eval step on 32×32 images, T=4, and prints img/s, step time and the
-compiled step's memory footprint (XLA's memory analysis: arguments + outputs + temporaries − aliased),
-next to the official PyTorch code's figures on an H200 (DESIGN.md §7) when running on a GPU.
+``qkformer`` and ``yolo`` time the real train steps of the CIFAR and VOC tasks. ``qkformer``: the
+CIFAR step (``snnjax.train.classification``: on-device batch gather, forward, soft-target cross-entropy,
+backward, AdamW; direct encoding, standard LIF, official settings, no augmentation) and the eval step on
+32×32 images, T=4; it prints img/s, step time and the compiled step's memory footprint (XLA's memory
+analysis: arguments + outputs + temporaries − aliased), next to the official PyTorch code's figures on
+an H200 (DESIGN.md §7) when running on a GPU.
 ``yolo``: the detection step (YOLOv5 loss, SGD with accumulation, EMA) on random 20-class batches and, as
 eval, the jitted model + decode + NMS; it needs neither OpenCV nor a dataset. It then times the host
 pipeline that feeds training (mosaic, affine, HSV, flip on the worker threads of ``snnjax.data``) on
@@ -28,7 +29,8 @@ import argparse
 import os
 import statistics
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,8 +85,9 @@ def spikingjelly_lif_step(T: int, N: int, dtype: str) -> tuple[Callable[[], obje
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(os.cpu_count() or 1)
     tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    node = neuron.LIFNode(tau=2.0, v_reset=0.0, detach_reset=True, surrogate_function=surrogate.Sigmoid(),
-                          step_mode="m").to(device)
+    node = neuron.LIFNode(
+        tau=2.0, v_reset=0.0, detach_reset=True, surrogate_function=surrogate.Sigmoid(), step_mode="m"
+    ).to(device)
     gen = torch.Generator(device="cpu").manual_seed(0)
     x = (torch.rand(T, N, generator=gen) * 2.5).to(device, tdtype).requires_grad_()
     g = torch.randn(T, N, generator=gen).to(device, tdtype)
@@ -102,8 +105,14 @@ def spikingjelly_lif_step(T: int, N: int, dtype: str) -> tuple[Callable[[], obje
 def bench_lif(args: argparse.Namespace) -> None:
     elements = args.T * args.N
     itemsize = np.dtype(DTYPES[args.dtype]).itemsize
-    rows = [("snnjax", f"jax {jax.__version__} on {jax.devices()[0].platform}",
-             time_it(snnjax_lif_step(args.T, args.N, DTYPES[args.dtype]), args.repeats), device_peak_bytes())]
+    rows = [
+        (
+            "snnjax",
+            f"jax {jax.__version__} on {jax.devices()[0].platform}",
+            time_it(snnjax_lif_step(args.T, args.N, DTYPES[args.dtype]), args.repeats),
+            device_peak_bytes(),
+        )
+    ]
     reference = spikingjelly_lif_step(args.T, args.N, args.dtype)
     if reference is None:
         print("SpikingJelly not installed: snnjax only (pip install torch spikingjelly to compare)")
@@ -115,16 +124,21 @@ def bench_lif(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|")
     for name, where, seconds, peak in rows:
         peak_text = f"{peak / 2**30:.2f} GiB" if peak else "n/a"
-        print(f"| {name} | {where} | {seconds * 1e3:.2f} | {elements / seconds:.3g} | "
-              f"{4 * elements * itemsize / seconds / 1e9:.1f} | {peak_text} |")
+        print(
+            f"| {name} | {where} | {seconds * 1e3:.2f} | {elements / seconds:.3g} | "
+            f"{4 * elements * itemsize / seconds / 1e9:.1f} | {peak_text} |"
+        )
     if len(rows) == 2:
         print(f"\nsnnjax is {rows[1][2] / rows[0][2]:.2f}× SpikingJelly's throughput")
 
 
 # The official QKFormer code on one H200 (PyTorch 2.11 + SpikingJelly CuPy, AMP fp16, T=4, 32×32), DESIGN.md §7:
 # (model, batch) -> (train img/s, eval img/s, peak GiB).
-QKFORMER_REFERENCE = {("3-256", 64): (1807, 4254, 4.4), ("4-384", 64): (1419, 3485, 7.3),
-                      ("3-256", 256): (3444, 10728, 17.3)}
+QKFORMER_REFERENCE = {
+    ("3-256", 64): (1807, 4254, 4.4),
+    ("4-384", 64): (1419, 3485, 7.3),
+    ("3-256", 256): (3444, 10728, 17.3),
+}
 
 
 class StepTimer(NamedTuple):
@@ -140,8 +154,12 @@ def compiled_bytes(jitted, *args) -> int | None:
     analysis = jitted.lower(*args).compile().memory_analysis()
     if analysis is None:
         return None
-    return (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
-            + analysis.temp_size_in_bytes - analysis.alias_size_in_bytes)
+    return (
+        analysis.argument_size_in_bytes
+        + analysis.output_size_in_bytes
+        + analysis.temp_size_in_bytes
+        - analysis.alias_size_in_bytes
+    )
 
 
 def task_timer(task, config, evaluate: Callable) -> StepTimer:
@@ -174,7 +192,8 @@ def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
         model=ModelConfig(name=model, spiking=SpikingConfig(encoding="direct", neuron="lif"), dtype=dtype),
         data=DataConfig(dataset="synthetic", augment="none", label_smoothing=0.0),
         optim=OptimConfig(warmup_epochs=0, cooldown_epochs=0),
-        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False))
+        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False),
+    )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2 * batch_size, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, (2 * batch_size,), dtype=np.int32)
@@ -183,10 +202,19 @@ def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
     task = classification.ClassificationTask(config, data, classification.build_model(config.model, 10), mesh)
     eval_batch = next(task.eval_batches())
     eval_step = loop.make_eval_step(task, mesh)
-    zeros = lambda variables, key: loop.replicate(jax.tree_util.tree_map(
-        lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(task.eval_sums, variables, eval_batch, task.data, key)), mesh)
-    return task_timer(task, config, lambda variables, key: jax.block_until_ready(
-        eval_step(zeros(variables, key), variables, eval_batch, task.data, key)))
+    zeros = lambda variables, key: loop.replicate(
+        jax.tree_util.tree_map(
+            lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(task.eval_sums, variables, eval_batch, task.data, key)
+        ),
+        mesh,
+    )
+    return task_timer(
+        task,
+        config,
+        lambda variables, key: jax.block_until_ready(
+            eval_step(zeros(variables, key), variables, eval_batch, task.data, key)
+        ),
+    )
 
 
 VOC_CLASSES, BOXES_PER_IMAGE = 20, 8
@@ -204,10 +232,12 @@ class RandomDetectionData:
         self.img_size, self.num_train = img_size, batch_size
         xy = rng.uniform(0.2, 0.8, (batch_size, BOXES_PER_IMAGE, 2))
         wh = rng.uniform(0.05, 0.4, (batch_size, BOXES_PER_IMAGE, 2))
-        self.batch = {"image": rng.integers(0, 256, (batch_size, img_size, img_size, 3), dtype=np.uint8),
-                      "boxes": np.concatenate([xy, wh], -1).astype(np.float32),
-                      "classes": rng.integers(0, VOC_CLASSES, (batch_size, BOXES_PER_IMAGE), dtype=np.int32),
-                      "valid": np.ones((batch_size, BOXES_PER_IMAGE), bool)}
+        self.batch = {
+            "image": rng.integers(0, 256, (batch_size, img_size, img_size, 3), dtype=np.uint8),
+            "boxes": np.concatenate([xy, wh], -1).astype(np.float32),
+            "classes": rng.integers(0, VOC_CLASSES, (batch_size, BOXES_PER_IMAGE), dtype=np.int32),
+            "valid": np.ones((batch_size, BOXES_PER_IMAGE), bool),
+        }
 
     def steps_per_epoch(self, batch_size: int) -> int:
         return self.num_train // batch_size
@@ -224,7 +254,8 @@ def yolo_timer(img_size: int, batch_size: int, dtype: str, mode: str = "snn") ->
 
     config = DetectionConfig(
         model=DetectorConfig(mode=mode, dtype=dtype),
-        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False))
+        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False),
+    )
     mesh = loop.setup_devices(config.loop)
     data = RandomDetectionData(img_size, batch_size)
     task = detection_task.DetectionTask(config, data, detection_task.build_model(config.model, VOC_CLASSES), mesh)
@@ -240,8 +271,14 @@ def host_pipeline_rate(img_size: int, batch_size: int, batches: int) -> tuple[fl
         from snnjax.data.detection import load_detection
     except ImportError:
         return None
-    data = load_detection("synthetic", img_size=img_size, num_train=batch_size * (batches + 1), num_test=1,
-                          num_classes=VOC_CLASSES, max_objects=BOXES_PER_IMAGE)
+    data = load_detection(
+        "synthetic",
+        img_size=img_size,
+        num_train=batch_size * (batches + 1),
+        num_test=1,
+        num_classes=VOC_CLASSES,
+        max_objects=BOXES_PER_IMAGE,
+    )
     stream = data.train_batches(0, batch_size, seed=0)
     next(stream)
     start = time.perf_counter()
@@ -253,28 +290,41 @@ def bench_models(args: argparse.Namespace) -> None:
     on_gpu = jax.devices()[0].platform == "gpu"
     sizes = args.models if args.benchmark == "qkformer" else args.img_sizes
     title = "QKFormer, 32×32, T=4" if args.benchmark == "qkformer" else f"spiking YOLOv5n ({args.mode}), T=4"
-    print(f"{title} on {jax.devices()[0].device_kind} ({len(jax.devices())} device(s)), "
-          f"median of {args.steps} steps\n")
-    print("| model / size | batch | dtype | train img/s | train step (ms) | eval img/s | train memory (GiB) | "
-          "reference train / eval img/s, GiB |")
+    print(f"{title} on {jax.devices()[0].device_kind} ({len(jax.devices())} device(s)), median of {args.steps} steps\n")
+    print(
+        "| model / size | batch | dtype | train img/s | train step (ms) | eval img/s | train memory (GiB) | "
+        "reference train / eval img/s, GiB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for size in sizes:
         for batch_size in args.batch_sizes:
             for dtype in args.dtypes:
-                timer = (qkformer_timer(size, batch_size, dtype) if args.benchmark == "qkformer"
-                         else yolo_timer(size, batch_size, dtype, args.mode))
+                timer = (
+                    qkformer_timer(size, batch_size, dtype)
+                    if args.benchmark == "qkformer"
+                    else yolo_timer(size, batch_size, dtype, args.mode)
+                )
                 train_s = time_it(timer.train_once, args.steps, warmup=1)
                 eval_s = time_it(timer.eval_once, args.steps, warmup=1)
                 ref = QKFORMER_REFERENCE.get((size, batch_size)) if on_gpu else None
                 ref_text = f"{ref[0]} / {ref[1]}, {ref[2]}" if ref else "n/a"
                 mem_text = f"{timer.memory_bytes / 2**30:.2f}" if timer.memory_bytes is not None else "n/a"
-                print(f"| {size} | {batch_size} | {dtype} | {batch_size / train_s:.1f} | {train_s * 1e3:.1f} | "
-                      f"{batch_size / eval_s:.1f} | {mem_text} | {ref_text} |", flush=True)
+                print(
+                    f"| {size} | {batch_size} | {dtype} | {batch_size / train_s:.1f} | {train_s * 1e3:.1f} | "
+                    f"{batch_size / eval_s:.1f} | {mem_text} | {ref_text} |",
+                    flush=True,
+                )
     if args.benchmark == "yolo":
         for size in sizes:
             rate = host_pipeline_rate(size, max(args.batch_sizes), args.steps)
-            print(f"\nhost pipeline at {size} px: " + ("not measured (OpenCV is not installed)" if rate is None else
-                  f"{rate[0]:.0f} training img/s on {rate[1]} threads"))
+            print(
+                f"\nhost pipeline at {size} px: "
+                + (
+                    "not measured (OpenCV is not installed)"
+                    if rate is None
+                    else f"{rate[0]:.0f} training img/s on {rate[1]} threads"
+                )
+            )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -25,15 +25,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from snnjax import cli  # noqa: E402
 from snnjax.models.qkformer import qkformer  # noqa: E402
-from snnjax.train.config import (  # noqa: E402
-    ClassificationConfig, DataConfig, ModelConfig, OptimConfig)
+from snnjax.train.config import ClassificationConfig, DataConfig, ModelConfig, OptimConfig  # noqa: E402
 
 DATASETS = ("cifar10", "cifar100", "synthetic", "npz:PATH")
 # Applied with --dataset=synthetic to every flag not given explicitly: train, evaluate and checkpoint in about
 # two minutes on 2 CPU cores (RandAugment alone adds ~25 s of CPU compile time, hence crop_flip).
 SYNTHETIC_PRESET = {
-    "model": "3-64", "T": 2, "image_size": 16, "epochs": 8, "warmup_epochs": 0, "cooldown_epochs": 0,
-    "batch_size": 32, "eval_batch_size": 128, "lr": 5e-3, "augment": "crop_flip",
+    "model": "3-64",
+    "T": 2,
+    "image_size": 16,
+    "epochs": 8,
+    "warmup_epochs": 0,
+    "cooldown_epochs": 0,
+    "batch_size": 32,
+    "eval_batch_size": 128,
+    "lr": 5e-3,
+    "augment": "crop_flip",
 }
 
 RESULT_KEYS = ("accuracy", "loss", "mean_firing_rate", "params", "wall_time_s")
@@ -43,8 +50,12 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     """The flag parser; with ``suppress_defaults`` only explicitly given flags appear in the result."""
     flags = cli.Flags("cifar.py", __doc__, SYNTHETIC_PRESET, suppress_defaults)
     add, toggle = flags.add, flags.toggle
-    add("--model", default="3-256", help="QKFormer 'L-D' (depth L >= 2, width D a multiple of 32): "
-        "3-256 (paper), 4-384 (official CIFAR config), ...")
+    add(
+        "--model",
+        default="3-256",
+        help="QKFormer 'L-D' (depth L >= 2, width D a multiple of 32): "
+        "3-256 (paper), 4-384 (official CIFAR config), ...",
+    )
     cli.add_spiking_flags(flags, encoding="ttfs", lc_channels_help="width of the LC conv (default: the model's D/8)")
     toggle("--official_ssa_scan", False, "reproduce the official SSA proj_lif bug (needed for official weights)")
     add("--dataset", default="cifar10", help=f"one of {', '.join(DATASETS)}")
@@ -68,8 +79,12 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     add("--clip_norm", type=float, default=None, help="clip the global gradient norm (default: off)")
     cli.add_run_flags(flags, workdir_help="run folder (default: runs/cifar/<dataset>_<model>_<encoding>_...)")
     add("--init_from", default=None, help="orbax checkpoint folder or official QKFormer PyTorch state dict")
-    add("--shuffle_time", action="store_true", default=False,
-        help="with --eval_only: permute each neuron's spikes over time (Appendix B); writes eval_shuffle_time.json")
+    add(
+        "--shuffle_time",
+        action="store_true",
+        default=False,
+        help="with --eval_only: permute each neuron's spikes over time (Appendix B); writes eval_shuffle_time.json",
+    )
     return flags.parser
 
 
@@ -88,9 +103,22 @@ def validate(args: argparse.Namespace) -> None:
         qkformer(args.model)
     except ValueError as e:
         raise ValueError(f"--{e}") from None
-    cli.check_positive(args, ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
-                              "image_size", "synthetic_train", "synthetic_test"),
-                       ("lc_channels", "num_devices", "clip_norm", "bn_scale"))
+    cli.check_positive(
+        args,
+        (
+            "T",
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "eval_every",
+            "log_every",
+            "keep",
+            "image_size",
+            "synthetic_train",
+            "synthetic_test",
+        ),
+        ("lc_channels", "num_devices", "clip_norm", "bn_scale"),
+    )
     if args.encoding == "direct" and not args.lc:
         raise ValueError("--lc: the 'direct' encoding needs --lc (it feeds the first conv's output to a LIF)")
     if args.official_ssa_scan and args.neuron != "lif":
@@ -102,8 +130,10 @@ def validate(args: argparse.Namespace) -> None:
     if not 0 <= args.cooldown_epochs < args.epochs:
         raise ValueError(f"--cooldown_epochs: must be in [0, --epochs={args.epochs}), got {args.cooldown_epochs}")
     if not 0 <= args.warmup_epochs <= args.epochs - args.cooldown_epochs:
-        raise ValueError(f"--warmup_epochs: must be in [0, {args.epochs - args.cooldown_epochs}] "
-                         f"(--epochs minus --cooldown_epochs), got {args.warmup_epochs}")
+        raise ValueError(
+            f"--warmup_epochs: must be in [0, {args.epochs - args.cooldown_epochs}] "
+            f"(--epochs minus --cooldown_epochs), got {args.warmup_epochs}"
+        )
 
 
 def default_workdir(args: argparse.Namespace) -> str:
@@ -116,17 +146,35 @@ def to_config(args: argparse.Namespace) -> ClassificationConfig:
     """The experiment config described by the (validated) flags."""
     return ClassificationConfig(
         loop=cli.loop_config(args, args.workdir or default_workdir(args)),
-        model=ModelConfig(name=args.model, spiking=cli.spiking_config(args), official_ssa_scan=args.official_ssa_scan,
-                          dtype=args.dtype),
+        model=ModelConfig(
+            name=args.model,
+            spiking=cli.spiking_config(args),
+            official_ssa_scan=args.official_ssa_scan,
+            dtype=args.dtype,
+        ),
         data=DataConfig(
-            dataset=args.dataset, data_dir=args.data_dir, augment=args.augment,
-            label_smoothing=args.label_smoothing, mixup_alpha=args.mixup_alpha, erase_prob=args.erase_prob,
-            synthetic_train=args.synthetic_train, synthetic_test=args.synthetic_test,
-            synthetic_image_size=args.image_size),
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            augment=args.augment,
+            label_smoothing=args.label_smoothing,
+            mixup_alpha=args.mixup_alpha,
+            erase_prob=args.erase_prob,
+            synthetic_train=args.synthetic_train,
+            synthetic_test=args.synthetic_test,
+            synthetic_image_size=args.image_size,
+        ),
         optim=OptimConfig(
-            lr=args.lr, min_lr=args.min_lr, warmup_epochs=args.warmup_epochs, warmup_lr=args.warmup_lr,
-            cooldown_epochs=args.cooldown_epochs, weight_decay=args.weight_decay, clip_norm=args.clip_norm),
-        init_from=args.init_from, eval_only=args.eval_only, shuffle_time=args.shuffle_time,
+            lr=args.lr,
+            min_lr=args.min_lr,
+            warmup_epochs=args.warmup_epochs,
+            warmup_lr=args.warmup_lr,
+            cooldown_epochs=args.cooldown_epochs,
+            weight_decay=args.weight_decay,
+            clip_norm=args.clip_norm,
+        ),
+        init_from=args.init_from,
+        eval_only=args.eval_only,
+        shuffle_time=args.shuffle_time,
     )
 
 
@@ -134,8 +182,15 @@ def main(argv: list[str] | None = None) -> dict:
     """Parses flags, prints the config, then trains/resumes or evaluates; returns the results."""
     from snnjax.train.classification import run
 
-    return cli.run_entry_point(argv, build_parser=build_parser, parse_args=parse_args, validate=validate,
-                               to_config=to_config, run=run, result_keys=RESULT_KEYS)
+    return cli.run_entry_point(
+        argv,
+        build_parser=build_parser,
+        parse_args=parse_args,
+        validate=validate,
+        to_config=to_config,
+        run=run,
+        result_keys=RESULT_KEYS,
+    )
 
 
 if __name__ == "__main__":

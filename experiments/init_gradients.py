@@ -40,17 +40,26 @@ def measure(model: YOLOv5n, batch: dict, seed: int, num_classes: int) -> dict:
     variables = model.init({"params": key, "encoding": key}, images, train=False)
 
     def loss(params):
-        raw, state = model.apply({**variables, "params": params}, images, train=True,
-                                 mutable=["batch_stats", "firing_rates"], rngs={"encoding": key})
-        value, _ = yolo_loss(raw, batch["boxes"], batch["classes"], batch["valid"], num_classes=num_classes,
-                             img_size=images.shape[1])
+        raw, state = model.apply(
+            {**variables, "params": params},
+            images,
+            train=True,
+            mutable=["batch_stats", "firing_rates"],
+            rngs={"encoding": key},
+        )
+        value, _ = yolo_loss(
+            raw, batch["boxes"], batch["classes"], batch["valid"], num_classes=num_classes, img_size=images.shape[1]
+        )
         return value, state.get("firing_rates", {})
 
     grads, rates = jax.jit(jax.grad(loss, has_aux=True))(variables["params"])
     layer_rates = [float(v) for k, v in firing_rates(rates).items() if not k.startswith("encoder")]
     norm = lambda tree: float(jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree_util.tree_leaves(tree))))
-    return {"rate": float(np.mean(layer_rates)) if layer_rates else float("nan"), "norm": norm(grads),
-            **{m: norm(grads[m]) for m in MODULES}}
+    return {
+        "rate": float(np.mean(layer_rates)) if layer_rates else float("nan"),
+        "norm": norm(grads),
+        **{m: norm(grads[m]) for m in MODULES},
+    }
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
@@ -67,14 +76,22 @@ def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
 
     from snnjax.data.detection import load_detection
 
-    data = load_detection("synthetic", img_size=args.img_size, num_train=args.batch_size, num_test=1,
-                          num_classes=args.classes, seed=0)
+    data = load_detection(
+        "synthetic", img_size=args.img_size, num_train=args.batch_size, num_test=1, num_classes=args.classes, seed=0
+    )
     batch = {k: jnp.asarray(v) for k, v in next(data.train_batches(0, args.batch_size, seed=0)).items()}
-    variants = [(f"snn γ={g:g}", YOLOv5n(args.classes, "snn", SpikingConfig(
-        T=args.T, encoding="phase", neuron="learnable", bn_scale=g))) for g in args.bn_scales]
+    variants = [
+        (
+            f"snn γ={g:g}",
+            YOLOv5n(args.classes, "snn", SpikingConfig(T=args.T, encoding="phase", neuron="learnable", bn_scale=g)),
+        )
+        for g in args.bn_scales
+    ]
     variants.append(("ann", YOLOv5n(args.classes, "ann")))
-    print(f"YOLOv5n at initialisation, {args.img_size} px, T={args.T}, batch {args.batch_size}, "
-          f"mean of {args.seeds} seeds\n")
+    print(
+        f"YOLOv5n at initialisation, {args.img_size} px, T={args.T}, batch {args.batch_size}, "
+        f"mean of {args.seeds} seeds\n"
+    )
     print("| model | rate | global |g| | " + " | ".join(f"|g| {m}" for m in MODULES) + " | depth |")
     print("|---" * (len(MODULES) + 4) + "|")
     rows = []
@@ -82,9 +99,12 @@ def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
         runs = [measure(model, batch, seed, args.classes) for seed in range(args.seeds)]
         row = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
         rows.append((name, row))
-        print(f"| {name} | {row['rate']:.3f} | {row['norm']:.3g} | "
-              + " | ".join(f"{row[m]:.3g}" for m in MODULES) + f" | {row['model_1'] / row['model_20']:.2f} |",
-              flush=True)
+        print(
+            f"| {name} | {row['rate']:.3f} | {row['norm']:.3g} | "
+            + " | ".join(f"{row[m]:.3g}" for m in MODULES)
+            + f" | {row['model_1'] / row['model_20']:.2f} |",
+            flush=True,
+        )
     return rows
 
 

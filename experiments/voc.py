@@ -30,17 +30,25 @@ from snnjax.data.detection import DETECTION_DATASETS  # noqa: E402
 from snnjax.data.detection_synthetic import MAX_CLASSES  # noqa: E402
 from snnjax.layers import SEW_MODES  # noqa: E402
 from snnjax.models.yolo import MODES  # noqa: E402
-from snnjax.train.config import (  # noqa: E402
-    DetectionConfig, DetectionDataConfig, DetectorConfig, SGDConfig)
+from snnjax.train.config import DetectionConfig, DetectionDataConfig, DetectorConfig, SGDConfig  # noqa: E402
 from snnjax.train.optim import validate_sgd  # noqa: E402
 
 # Applied with --dataset=synthetic to every flag not given explicitly: train, evaluate (mAP@0.5 ≈ 0.1) and
 # checkpoint in about 2-3 minutes on 2 CPU cores. At YOLOv5's lr of 0.01 the spiking net learns too slowly
 # for that budget (it needs ~3× the ANN's epochs), hence lr 0.05, 3 classes and 16 epochs.
 SYNTHETIC_PRESET = {
-    "img_size": 64, "T": 2, "epochs": 16, "batch_size": 16, "eval_batch_size": 64,
-    "synthetic_train": 512, "synthetic_test": 128, "synthetic_classes": 3, "lr": 0.05,
-    "nominal_batch_size": 16, "warmup_epochs": 1.0, "min_warmup_steps": 0,
+    "img_size": 64,
+    "T": 2,
+    "epochs": 16,
+    "batch_size": 16,
+    "eval_batch_size": 64,
+    "synthetic_train": 512,
+    "synthetic_test": 128,
+    "synthetic_classes": 3,
+    "lr": 0.05,
+    "nominal_batch_size": 16,
+    "warmup_epochs": 1.0,
+    "min_warmup_steps": 0,
 }
 EMA_DECAY = 0.9999  # YOLOv5's ModelEMA
 # Initial BatchNorm scale of the spiking model (the paper does not give one). With PyTorch's γ = 1 a LIF
@@ -59,8 +67,9 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     flags = cli.Flags("voc.py", __doc__, SYNTHETIC_PRESET, suppress_defaults)
     add, toggle = flags.add, flags.toggle
     add("--mode", choices=MODES, default="snn", help="spiking network, or the YOLOv5n ANN baseline")
-    cli.add_spiking_flags(flags, encoding="phase", bn_scale=BN_SCALE,
-                          lc_channels_help="width of the LC conv (default: the stem's 16)")
+    cli.add_spiking_flags(
+        flags, encoding="phase", bn_scale=BN_SCALE, lc_channels_help="width of the LC conv (default: the stem's 16)"
+    )
     add("--sew", choices=SEW_MODES, default="add", help="SEW connect function of the backbone bottlenecks")
     add("--dataset", choices=DETECTION_DATASETS, default="voc", help="VOC07+12 (prepared tfds) or synthetic")
     add("--data_dir", default=None, help="prepared tensorflow-datasets directory (default: $TFDS_DATA_DIR)")
@@ -96,9 +105,22 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
 
 def validate(args: argparse.Namespace) -> None:
     """Raises ValueError('--flag: ...') for values argparse cannot check; cheap (no model, no data)."""
-    cli.check_positive(args, ("T", "epochs", "batch_size", "eval_batch_size", "eval_every", "log_every", "keep",
-                              "synthetic_train", "synthetic_test", "synthetic_objects"),
-                       ("lc_channels", "num_devices", "max_boxes", "bn_scale"))
+    cli.check_positive(
+        args,
+        (
+            "T",
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "eval_every",
+            "log_every",
+            "keep",
+            "synthetic_train",
+            "synthetic_test",
+            "synthetic_objects",
+        ),
+        ("lc_channels", "num_devices", "max_boxes", "bn_scale"),
+    )
     if args.img_size < 32 or args.img_size % 32:
         raise ValueError(f"--img_size: must be a positive multiple of 32 (the largest stride), got {args.img_size}")
     if not 1 <= args.synthetic_classes <= MAX_CLASSES:
@@ -116,11 +138,18 @@ def validate(args: argparse.Namespace) -> None:
 def optim_config(args: argparse.Namespace) -> SGDConfig:
     """The SGD recipe described by the flags."""
     return SGDConfig(
-        lr=args.lr, lrf=args.lrf, momentum=args.momentum, weight_decay=args.weight_decay,
-        warmup_epochs=args.warmup_epochs, warmup_momentum=args.warmup_momentum,
-        warmup_bias_lr=args.warmup_bias_lr, min_warmup_steps=args.min_warmup_steps,
-        nominal_batch_size=args.nominal_batch_size, clip_norm=args.clip_norm,
-        ema_decay=EMA_DECAY if args.ema else None)
+        lr=args.lr,
+        lrf=args.lrf,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        warmup_momentum=args.warmup_momentum,
+        warmup_bias_lr=args.warmup_bias_lr,
+        min_warmup_steps=args.min_warmup_steps,
+        nominal_batch_size=args.nominal_batch_size,
+        clip_norm=args.clip_norm,
+        ema_decay=EMA_DECAY if args.ema else None,
+    )
 
 
 def default_workdir(args: argparse.Namespace) -> str:
@@ -138,11 +167,18 @@ def to_config(args: argparse.Namespace) -> DetectionConfig:
         loop=cli.loop_config(args, args.workdir or default_workdir(args)),
         model=DetectorConfig(mode=args.mode, spiking=cli.spiking_config(args), sew=args.sew, dtype=args.dtype),
         data=DetectionDataConfig(
-            dataset=args.dataset, data_dir=args.data_dir, img_size=args.img_size, max_boxes=args.max_boxes,
-            synthetic_train=args.synthetic_train, synthetic_test=args.synthetic_test,
-            synthetic_classes=args.synthetic_classes, synthetic_objects=args.synthetic_objects),
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            img_size=args.img_size,
+            max_boxes=args.max_boxes,
+            synthetic_train=args.synthetic_train,
+            synthetic_test=args.synthetic_test,
+            synthetic_classes=args.synthetic_classes,
+            synthetic_objects=args.synthetic_objects,
+        ),
         optim=optim_config(args),
-        init_from=args.init_from, eval_only=args.eval_only,
+        init_from=args.init_from,
+        eval_only=args.eval_only,
     )
 
 
@@ -150,8 +186,15 @@ def main(argv: list[str] | None = None) -> dict:
     """Parses flags, prints the config, then trains/resumes or evaluates; returns the results."""
     from snnjax.train.detection_task import run
 
-    return cli.run_entry_point(argv, build_parser=build_parser, parse_args=parse_args, validate=validate,
-                               to_config=to_config, run=run, result_keys=RESULT_KEYS)
+    return cli.run_entry_point(
+        argv,
+        build_parser=build_parser,
+        parse_args=parse_args,
+        validate=validate,
+        to_config=to_config,
+        run=run,
+        result_keys=RESULT_KEYS,
+    )
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ on the last axis of NumPy arrays (host) or JAX arrays (jittable) and keeps the u
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-Array = Union[np.ndarray, jax.Array]
+Array = np.ndarray | jax.Array
 
 
 def _xp(*arrays):
@@ -55,8 +55,12 @@ def box_iou(a: Array, b: Array, pixel_offset: float = 0.0) -> Array:
     return inter / xp.maximum(area_a + area_b - inter, 1e-12)
 
 
-def scale_boxes(boxes: Array, from_shape: Sequence[int], to_shape: Sequence[int],
-                ratio_pad: tuple[Sequence[float], Sequence[float]] | None = None) -> Array:
+def scale_boxes(
+    boxes: Array,
+    from_shape: Sequence[int],
+    to_shape: Sequence[int],
+    ratio_pad: tuple[Sequence[float], Sequence[float]] | None = None,
+) -> Array:
     """Maps xyxy boxes from a letterboxed input of ``from_shape`` (h, w) back to an original image of
     ``to_shape`` (h0, w0), as YOLOv5's ``scale_boxes``.
 

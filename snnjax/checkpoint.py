@@ -32,10 +32,13 @@ class Checkpoints:
         best_fn = None
         if best_metric is not None:
             best_fn = lambda metrics: float(metrics[best_metric])  # noqa: E731
-            policies.append(checkpoint_managers.BestN(
-                get_metric_fn=best_fn, n=1, keep_checkpoints_without_metrics=False))
+            policies.append(
+                checkpoint_managers.BestN(get_metric_fn=best_fn, n=1, keep_checkpoints_without_metrics=False)
+            )
         options = ocp.CheckpointManagerOptions(
-            best_fn=best_fn, best_mode="max", create=True,
+            best_fn=best_fn,
+            best_mode="max",
+            create=True,
             preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
         )
         self.directory = os.path.abspath(directory)
@@ -52,8 +55,11 @@ class Checkpoints:
     def save(self, step: int, state: Any, *, config: dict, metrics: dict | None = None) -> None:
         """Saves ``state`` and ``config`` as ``step`` (asynchronously: arrays are copied off the device
         before this returns, so the caller may donate them right after)."""
-        self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config)), metrics=metrics)
+        self._manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config)),
+            metrics=metrics,
+        )
 
     def restore(self, step: int, target: Any) -> Any:
         """Restores the state saved at ``step`` into the structure, shapes and shardings of ``target``
@@ -77,7 +83,7 @@ class Checkpoints:
     def close(self) -> None:
         self._manager.close()
 
-    def __enter__(self) -> "Checkpoints":
+    def __enter__(self) -> Checkpoints:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -96,8 +102,10 @@ def locate(path: str) -> tuple[str, int]:
         return os.path.dirname(path), int(os.path.basename(path))
     steps = [int(d) for d in os.listdir(path) if d.isdigit()] if os.path.isdir(path) else []
     if not steps:
-        raise FileNotFoundError(f"init_from: no orbax checkpoint found at {path!r} "
-                                "(expected a workdir, its 'checkpoints' folder or a step folder)")
+        raise FileNotFoundError(
+            f"init_from: no orbax checkpoint found at {path!r} "
+            "(expected a workdir, its 'checkpoints' folder or a step folder)"
+        )
     return path, max(steps)
 
 

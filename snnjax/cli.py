@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from snnjax.encoding import KINDS
 from snnjax.models.spiking import SpikingConfig
@@ -32,9 +33,12 @@ class Flags:
         shown = ", ".join(f"--{k}={v}" for k, v in preset.items())
         self.suppress_defaults = suppress_defaults
         self.parser = argparse.ArgumentParser(
-            prog=prog, description=description, formatter_class=HelpFormatter,
+            prog=prog,
+            description=description,
+            formatter_class=HelpFormatter,
             argument_default=argparse.SUPPRESS if suppress_defaults else None,
-            epilog=f"With --dataset=synthetic these defaults apply to flags not given: {shown}.")
+            epilog=f"With --dataset=synthetic these defaults apply to flags not given: {shown}.",
+        )
 
     def add(self, *flags: str, **kwargs) -> None:
         if self.suppress_defaults:
@@ -54,19 +58,29 @@ def add_spiking_flags(flags: Flags, *, encoding: str, lc_channels_help: str, bn_
     flags.toggle("--lc", True, "the encoder owns the first conv+BN (learnable conv, LC); 'direct' needs it")
     flags.toggle("--sg", True, "surrogate gradient through the encoder's spikes (SG)")
     flags.add("--lc_channels", type=int, default=None, help=lc_channels_help)
-    flags.add("--surrogate", choices=(*SURROGATES, "none"), default="sigmoid",
-              help="surrogate gradient of all neurons")
-    flags.add("--bn_scale", type=float, default=bn_scale,
-              help="initial BatchNorm scale γ of the spiking model (1: PyTorch's; 2 = τ·V_th: see README)")
-    flags.add("--dtype", choices=("float32", "bfloat16"), default="float32",
-              help="compute dtype (params stay float32)")
+    flags.add("--surrogate", choices=(*SURROGATES, "none"), default="sigmoid", help="surrogate gradient of all neurons")
+    flags.add(
+        "--bn_scale",
+        type=float,
+        default=bn_scale,
+        help="initial BatchNorm scale γ of the spiking model (1: PyTorch's; 2 = τ·V_th: see README)",
+    )
+    flags.add("--dtype", choices=("float32", "bfloat16"), default="float32", help="compute dtype (params stay float32)")
 
 
 def spiking_config(args: argparse.Namespace) -> SpikingConfig:
     """The ``SpikingConfig`` of the flags that :func:`add_spiking_flags` added."""
-    return SpikingConfig(T=args.T, encoding=args.encoding, learnable_threshold=args.lt, learnable_conv=args.lc,
-                         surrogate_gradient=args.sg, lc_channels=args.lc_channels, neuron=args.neuron,
-                         surrogate=args.surrogate, bn_scale=args.bn_scale)
+    return SpikingConfig(
+        T=args.T,
+        encoding=args.encoding,
+        learnable_threshold=args.lt,
+        learnable_conv=args.lc,
+        surrogate_gradient=args.sg,
+        lc_channels=args.lc_channels,
+        neuron=args.neuron,
+        surrogate=args.surrogate,
+        bn_scale=args.bn_scale,
+    )
 
 
 def spiking_name(args: argparse.Namespace) -> str:
@@ -91,12 +105,17 @@ def add_run_flags(flags: Flags, *, workdir_help: str) -> None:
     flags.add("--coordinator_address", default=None, help="for --distributed (default: detected)")
     flags.add("--num_processes", type=int, default=None, help="for --distributed (default: detected)")
     flags.add("--process_id", type=int, default=None, help="for --distributed (default: detected)")
-    flags.add("--eval_only", action="store_true", default=False, help="evaluate the workdir's last checkpoint "
-              "(or --init_from) instead of training; writes eval.json")
+    flags.add(
+        "--eval_only",
+        action="store_true",
+        default=False,
+        help="evaluate the workdir's last checkpoint (or --init_from) instead of training; writes eval.json",
+    )
 
 
-def parse_with_preset(build_parser: Callable[[bool], argparse.ArgumentParser], argv: Sequence[str] | None,
-                      preset: dict) -> tuple[argparse.Namespace, dict]:
+def parse_with_preset(
+    build_parser: Callable[[bool], argparse.ArgumentParser], argv: Sequence[str] | None, preset: dict
+) -> tuple[argparse.Namespace, dict]:
     """Parsed flags, with ``preset`` filling the flags not given when ``--dataset=synthetic``; also
     returns the preset values that were applied. ``build_parser(suppress_defaults)`` builds the parser."""
     args = build_parser(False).parse_args(argv)
@@ -121,16 +140,33 @@ def check_positive(args: argparse.Namespace, required: Sequence[str], optional: 
 def loop_config(args: argparse.Namespace, workdir: str) -> LoopConfig:
     """The ``LoopConfig`` of the run flags (and --epochs, --batch_size, --eval_batch_size)."""
     return LoopConfig(
-        workdir=workdir, epochs=args.epochs, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
-        seed=args.seed, eval_every=args.eval_every, log_every=args.log_every, keep=args.keep,
-        num_devices=args.num_devices, distributed=args.distributed,
-        coordinator_address=args.coordinator_address, num_processes=args.num_processes,
-        process_id=args.process_id, progress=args.progress)
+        workdir=workdir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        log_every=args.log_every,
+        keep=args.keep,
+        num_devices=args.num_devices,
+        distributed=args.distributed,
+        coordinator_address=args.coordinator_address,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+        progress=args.progress,
+    )
 
 
-def run_entry_point(argv: Sequence[str] | None, *, build_parser: Callable, parse_args: Callable,
-                    validate: Callable, to_config: Callable, run: Callable[[Any], dict],
-                    result_keys: Sequence[str]) -> dict:
+def run_entry_point(
+    argv: Sequence[str] | None,
+    *,
+    build_parser: Callable,
+    parse_args: Callable,
+    validate: Callable,
+    to_config: Callable,
+    run: Callable[[Any], dict],
+    result_keys: Sequence[str],
+) -> dict:
     """Parses and validates flags (a bad value: argparse's ``<prog>: error: argument --flag: ...``, exit 2),
     prints the applied preset and the workdir, runs the experiment and prints ``result_keys``."""
     parser = build_parser()
@@ -147,6 +183,7 @@ def run_entry_point(argv: Sequence[str] | None, *, build_parser: Callable, parse
         results = run(config)
     except (ConfigMismatchError, FileNotFoundError) as e:  # a wrong workdir, unprepared data, ...
         sys.exit(f"{parser.prog}: error: {e}")
-    print("results: " + " ".join(f"{k}={results[k]:.4g}" for k in result_keys
-                                 if isinstance(results.get(k), (int, float))))
+    print(
+        "results: " + " ".join(f"{k}={results[k]:.4g}" for k in result_keys if isinstance(results.get(k), (int, float)))
+    )
     return results

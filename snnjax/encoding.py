@@ -68,19 +68,25 @@ def direct(x: jax.Array, T: int) -> jax.Array:
     return jnp.broadcast_to(x[None], (T,) + x.shape)
 
 
-def rate(x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()) -> jax.Array:
+def rate(
+    x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()
+) -> jax.Array:
     """Rate (thermometer) encoding: S_t = Θ(X − θ_t) with X held constant."""
     _check_T(T)
     return _threshold_encode(x, T, threshold, threshold_decay, surrogate, "none")
 
 
-def phase(x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()) -> jax.Array:
+def phase(
+    x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()
+) -> jax.Array:
     """Phase encoding, eq. 7: X_{t+1} = X_t − S_t θ_t, so Σ_t S_t θ_t approximates X from below."""
     _check_T(T)
     return _threshold_encode(x, T, threshold, threshold_decay, surrogate, "subtract")
 
 
-def ttfs(x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()) -> jax.Array:
+def ttfs(
+    x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5, surrogate: SurrogateLike = Sigmoid()
+) -> jax.Array:
     """Time-to-first-spike encoding, eq. 8: X_{t+1} = X_t (1 − S_t); each neuron fires at most once."""
     _check_T(T)
     return _threshold_encode(x, T, threshold, threshold_decay, surrogate, "silence")
@@ -100,8 +106,16 @@ def poisson(x: jax.Array, T: int, *, key: jax.Array, straight_through: bool = Tr
     return p + jax.lax.stop_gradient(draws - p)
 
 
-def encode(kind: str, x: jax.Array, T: int, *, threshold=1.0, threshold_decay=0.5,
-           surrogate: SurrogateLike = Sigmoid(), key: jax.Array | None = None) -> jax.Array:
+def encode(
+    kind: str,
+    x: jax.Array,
+    T: int,
+    *,
+    threshold=1.0,
+    threshold_decay=0.5,
+    surrogate: SurrogateLike = Sigmoid(),
+    key: jax.Array | None = None,
+) -> jax.Array:
     """Dispatches to the encoder named ``kind`` (one of ``KINDS``)."""
     if kind not in KINDS:
         raise ValueError(f"encoding: got {kind!r}; accepted: {', '.join(map(repr, KINDS))}")
@@ -168,16 +182,25 @@ class TemporalEncoder(nn.Module):
         self._validate(x)
         x = x.astype(self.dtype or x.dtype)
         if self.learnable_conv:  # on the static image: the conv of X repeated T times is conv(X) repeated
-            x = conv_bn(x, features=self.lc_channels or self.features, kernel_size=self.lc_kernel_size,
-                        strides=self.lc_strides, padding=self.lc_padding, train=train,
-                        bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, dtype=self.dtype)
+            x = conv_bn(
+                x,
+                features=self.lc_channels or self.features,
+                kernel_size=self.lc_kernel_size,
+                strides=self.lc_strides,
+                padding=self.lc_padding,
+                train=train,
+                bn_momentum=self.bn_momentum,
+                bn_epsilon=self.bn_epsilon,
+                dtype=self.dtype,
+            )
         if self.kind == "direct":
             return NEURONS[self.neuron](**(self.neuron_kwargs or {}), name="lif")(direct(x, self.T))
         threshold, threshold_decay = self._thresholds(x.shape[-1])
         surrogate = self.surrogate if self.surrogate_gradient else None
         key = self.make_rng("encoding") if self.kind == "poisson" else None
-        s = encode(self.kind, x, self.T, threshold=threshold, threshold_decay=threshold_decay,
-                   surrogate=surrogate, key=key)
+        s = encode(
+            self.kind, x, self.T, threshold=threshold, threshold_decay=threshold_decay, surrogate=surrogate, key=key
+        )
         record_firing_rate(self, s)
         return s
 

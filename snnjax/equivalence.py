@@ -32,7 +32,7 @@ class PatternInterval:
         return self.pattern.count("1")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_lif(lif_kwargs: tuple):
     return jax.jit(functools.partial(lif, surrogate=None, **dict(lif_kwargs)))
 
@@ -45,8 +45,15 @@ def _patterns(x: np.ndarray, T: int, lif_kwargs: dict) -> np.ndarray:
 
 
 def constant_input_patterns(
-    *, T: int = 4, tau: float = 2.0, v_threshold: float = 1.0, v_reset: float | None = None,
-    decay_input: bool = True, x_min: float = -1.0, x_max: float | None = None, points: int = 200_001,
+    *,
+    T: int = 4,
+    tau: float = 2.0,
+    v_threshold: float = 1.0,
+    v_reset: float | None = None,
+    decay_input: bool = True,
+    x_min: float = -1.0,
+    x_max: float | None = None,
+    points: int = 200_001,
 ) -> list[PatternInterval]:
     """Every distinct spike pattern of a LIF under constant input x ∈ [x_min, x_max], with its interval.
 

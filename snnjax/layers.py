@@ -7,7 +7,7 @@ so BN statistics are shared over time steps, as in SpikingJelly and QKFormer.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -72,10 +72,25 @@ def conv_bn(
     sets another initial γ).
     """
     fan_in = x.shape[-1] * math.prod(kernel_size)
-    y = nn.Conv(features, tuple(kernel_size), tuple(strides), padding=padding, use_bias=use_bias,
-                kernel_init=torch_conv_init, bias_init=torch_bias_init(fan_in), dtype=dtype, name="conv")(x)
-    y = nn.BatchNorm(use_running_average=not train, momentum=bn_momentum, epsilon=bn_epsilon, dtype=dtype,
-                     scale_init=nn.initializers.constant(bn_scale_init), name="bn")(y)
+    y = nn.Conv(
+        features,
+        tuple(kernel_size),
+        tuple(strides),
+        padding=padding,
+        use_bias=use_bias,
+        kernel_init=torch_conv_init,
+        bias_init=torch_bias_init(fan_in),
+        dtype=dtype,
+        name="conv",
+    )(x)
+    y = nn.BatchNorm(
+        use_running_average=not train,
+        momentum=bn_momentum,
+        epsilon=bn_epsilon,
+        dtype=dtype,
+        scale_init=nn.initializers.constant(bn_scale_init),
+        name="bn",
+    )(y)
     if pool:
         y = nn.max_pool(y, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     return y
@@ -100,8 +115,18 @@ class ConvBN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        y = conv_bn(fold_time(x), features=self.features, kernel_size=self.kernel_size, strides=self.strides,
-                    padding=self.padding, use_bias=self.use_bias, pool=self.pool, train=train,
-                    bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon, bn_scale_init=self.bn_scale_init,
-                    dtype=self.dtype)
+        y = conv_bn(
+            fold_time(x),
+            features=self.features,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            use_bias=self.use_bias,
+            pool=self.pool,
+            train=train,
+            bn_momentum=self.bn_momentum,
+            bn_epsilon=self.bn_epsilon,
+            bn_scale_init=self.bn_scale_init,
+            dtype=self.dtype,
+        )
         return unfold_time(y, x.shape[0])

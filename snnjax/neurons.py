@@ -15,7 +15,7 @@ the learnable LIF of eq. 4 charges with H = k_t ⊙ V + w_t ⊙ X (per time step
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -101,8 +101,14 @@ def lif(
         return v - (v - v_rest) / tau + x_t
 
     return _scan_neuron(
-        charge, x, (), v_threshold=v_threshold, v_reset=v_reset, detach_reset=detach_reset,
-        surrogate=surrogate, return_v=return_v,
+        charge,
+        x,
+        (),
+        v_threshold=v_threshold,
+        v_reset=v_reset,
+        detach_reset=detach_reset,
+        surrogate=surrogate,
+        return_v=return_v,
     )
 
 
@@ -137,8 +143,14 @@ def learnable_lif(
         return k.astype(x_dtype) * v + w.astype(x_dtype) * x_t
 
     return _scan_neuron(
-        charge, x, (decay, weight), v_threshold=v_threshold, v_reset=v_reset,
-        detach_reset=detach_reset, surrogate=surrogate, return_v=return_v,
+        charge,
+        x,
+        (decay, weight),
+        v_threshold=v_threshold,
+        v_reset=v_reset,
+        detach_reset=detach_reset,
+        surrogate=surrogate,
+        return_v=return_v,
     )
 
 
@@ -160,8 +172,13 @@ class LIF(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         s = lif(
-            x, tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset,
-            decay_input=self.decay_input, detach_reset=self.detach_reset, surrogate=self.surrogate,
+            x,
+            tau=self.tau,
+            v_threshold=self.v_threshold,
+            v_reset=self.v_reset,
+            decay_input=self.decay_input,
+            detach_reset=self.detach_reset,
+            surrogate=self.surrogate,
         )
         record_firing_rate(self, s)
         return s
@@ -182,7 +199,12 @@ class LearnableLIF(LIF):
         w0 = 1.0 / self.tau if self.decay_input else 1.0
         weight = self.param("weight", nn.initializers.constant(w0), shape)
         s = learnable_lif(
-            x, decay, weight, v_threshold=self.v_threshold, v_reset=self.v_reset, detach_reset=self.detach_reset,
+            x,
+            decay,
+            weight,
+            v_threshold=self.v_threshold,
+            v_reset=self.v_reset,
+            detach_reset=self.detach_reset,
             surrogate=self.surrogate,
         )
         record_firing_rate(self, s)
@@ -197,4 +219,3 @@ def neuron_from_config(kind: str, **kwargs) -> nn.Module:
     if kind not in NEURONS:
         raise ValueError(f"neuron: got {kind!r}; accepted: {', '.join(map(repr, NEURONS))}")
     return NEURONS[kind](**kwargs)
-

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Union
 
 import jax
 import jax.numpy as jnp
@@ -106,10 +105,8 @@ class SuperSpike:
         return self.alpha / jnp.square(jnp.abs(x) + 1.0)
 
 
-Surrogate = Union[
-    Sigmoid, ATan, PiecewiseQuadratic, PiecewiseExp, Erf, Rect, Triangle, SuperSpike
-]
-SurrogateLike = Union[Surrogate, str, None]
+Surrogate = Sigmoid | ATan | PiecewiseQuadratic | PiecewiseExp | Erf | Rect | Triangle | SuperSpike
+SurrogateLike = Surrogate | str | None
 
 SURROGATES: dict[str, type] = {
     "sigmoid": Sigmoid,

@@ -27,9 +27,7 @@ LABELS = jnp.asarray(np.arange(16) % K)
 @functools.cache
 def augment(policy, **kw):
     """Jitted augment_batch, compiled once per configuration for the whole module."""
-    return jax.jit(
-        functools.partial(augment_batch, policy=policy, num_classes=K, mean=MEAN, std=STD, **kw)
-    )
+    return jax.jit(functools.partial(augment_batch, policy=policy, num_classes=K, mean=MEAN, std=STD, **kw))
 
 
 _erase = jax.jit(random_erase, static_argnames="prob")
@@ -58,9 +56,7 @@ def test_none_is_normalise_and_smoothed_one_hot():
 
 
 def test_bad_policy_names_the_argument_and_choices():
-    with pytest.raises(
-        ValueError, match=r"augment must be one of \['official', 'crop_flip', 'none'\]"
-    ):
+    with pytest.raises(ValueError, match=r"augment must be one of \['official', 'crop_flip', 'none'\]"):
         augment_batch(
             jax.random.key(0),
             IMAGES,
@@ -138,9 +134,7 @@ def test_random_erase_zeros_one_box_of_the_right_size():
 
 
 def test_smooth_targets_and_mean_fill():
-    np.testing.assert_allclose(
-        smooth_targets(jnp.array([1]), 4, 0.2), [[0.05, 0.85, 0.05, 0.05]], rtol=1e-6
-    )
+    np.testing.assert_allclose(smooth_targets(jnp.array([1]), 4, 0.2), [[0.05, 0.85, 0.05, 0.05]], rtol=1e-6)
     np.testing.assert_array_equal(mean_fill((0.4914, 0.4822, 0.4465)), [125, 123, 114])
 
 

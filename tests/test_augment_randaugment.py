@@ -70,15 +70,11 @@ def test_posterize_keeps_high_bits(bits):
 
 @pytest.mark.parametrize("threshold", [0, 26, 128, 256])
 def test_solarize_inverts_above_threshold(threshold):
-    np.testing.assert_array_equal(
-        run("SolarizeIncreasing", threshold), np.where(X < threshold, X, 255 - X)
-    )
+    np.testing.assert_array_equal(run("SolarizeIncreasing", threshold), np.where(X < threshold, X, 255 - X))
 
 
 def test_solarize_add():
-    np.testing.assert_array_equal(
-        run("SolarizeAdd", 99), np.where(X < 128, np.minimum(X + 99, 255), X)
-    )
+    np.testing.assert_array_equal(run("SolarizeAdd", 99), np.where(X < 128, np.minimum(X + 99, 255), X))
 
 
 def test_autocontrast_stretches_each_channel_and_keeps_constant_ones():
@@ -100,9 +96,7 @@ def test_equalize_is_pil_histogram_lut():
     np.testing.assert_array_equal(run("Equalize", 0.0), lut[np.arange(3), X])
     flat = np.zeros_like(IMAGE)
     flat[:2] = 9  # two grey levels, 40 pixels above the rest: step = (400 - 40) // 255 = 1
-    np.testing.assert_array_equal(
-        run("Equalize", 0.0, flat), np.where(flat == 9, 255, 0)
-    )  # min(360, 255)
+    np.testing.assert_array_equal(run("Equalize", 0.0, flat), np.where(flat == 9, 255, 0))  # min(360, 255)
 
 
 def test_brightness_color_contrast_blend_formulas():
@@ -153,21 +147,15 @@ def _pil(name: str, arg: float) -> np.ndarray:
         "Rotate": lambda: image.rotate(arg, **warp),
         "PosterizeIncreasing": lambda: ImageOps.posterize(image, int(arg)),
         "SolarizeIncreasing": lambda: ImageOps.solarize(image, int(arg)),
-        "SolarizeAdd": lambda: image.point(
-            [min(255, i + int(arg)) if i < 128 else i for i in range(256)] * 3
-        ),
+        "SolarizeAdd": lambda: image.point([min(255, i + int(arg)) if i < 128 else i for i in range(256)] * 3),
         "ColorIncreasing": lambda: ImageEnhance.Color(image).enhance(arg),
         "ContrastIncreasing": lambda: ImageEnhance.Contrast(image).enhance(arg),
         "BrightnessIncreasing": lambda: ImageEnhance.Brightness(image).enhance(arg),
         "SharpnessIncreasing": lambda: ImageEnhance.Sharpness(image).enhance(arg),
         "ShearX": lambda: image.transform(image.size, Image.AFFINE, (1, arg, 0, 0, 1, 0), **warp),
         "ShearY": lambda: image.transform(image.size, Image.AFFINE, (1, 0, 0, arg, 1, 0), **warp),
-        "TranslateXRel": lambda: image.transform(
-            image.size, Image.AFFINE, (1, 0, arg * width, 0, 1, 0), **warp
-        ),
-        "TranslateYRel": lambda: image.transform(
-            image.size, Image.AFFINE, (1, 0, 0, 0, 1, arg * height), **warp
-        ),
+        "TranslateXRel": lambda: image.transform(image.size, Image.AFFINE, (1, 0, arg * width, 0, 1, 0), **warp),
+        "TranslateYRel": lambda: image.transform(image.size, Image.AFFINE, (1, 0, 0, 0, 1, arg * height), **warp),
     }
     return np.asarray(ops[name]()).astype(np.int64)
 
@@ -181,9 +169,7 @@ def test_every_op_matches_pil(name, magnitude, negate):
 
 def test_rand_augment_applies_about_half_the_time_and_keeps_integers():
     images = jnp.asarray(RNG.integers(0, 256, (256, 20, 20, 3)), jnp.float32)
-    out = jax.jit(lambda k, x: rand_augment(k, x, fill=jnp.array(FILL, jnp.float32)))(
-        jax.random.key(1), images
-    )
+    out = jax.jit(lambda k, x: rand_augment(k, x, fill=jnp.array(FILL, jnp.float32)))(jax.random.key(1), images)
     out = np.asarray(out)
     assert out.shape == images.shape and out.dtype == np.float32
     np.testing.assert_array_equal(out, np.round(out))

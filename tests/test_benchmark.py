@@ -22,15 +22,17 @@ def test_bad_sizes_are_rejected(experiment):
 
 
 def test_qkformer_benchmark_times_the_real_train_and_eval_steps(experiment, capsys):
-    experiment("benchmark").main(["qkformer", "--models", "2-32", "--batch_sizes", "2", "--dtypes", "float32",
-                                  "--steps", "1"])
+    experiment("benchmark").main(
+        ["qkformer", "--models", "2-32", "--batch_sizes", "2", "--dtypes", "float32", "--steps", "1"]
+    )
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2-32 |")]
     assert len(row) == 1 and row[0].split("|")[3].strip() == "float32"
 
 
 def test_yolo_benchmark_times_the_detection_train_step_and_nms(experiment, capsys):
-    experiment("benchmark").main(["yolo", "--img_sizes", "32", "--batch_sizes", "2", "--dtypes", "float32",
-                                  "--steps", "1"])
+    experiment("benchmark").main(
+        ["yolo", "--img_sizes", "32", "--batch_sizes", "2", "--dtypes", "float32", "--steps", "1"]
+    )
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| 32 | 2 |")]
     assert len(rows) == 1 and float(rows[0].split("|")[4]) > 0
@@ -38,8 +40,9 @@ def test_yolo_benchmark_times_the_detection_train_step_and_nms(experiment, capsy
 
 
 def test_init_gradients_compares_bn_scales_with_the_ann(experiment, capsys):
-    rows = experiment("init_gradients").main(["--img_size", "32", "--T", "1", "--batch_size", "2",
-                                              "--bn_scales", "2", "--seeds", "1"])
+    rows = experiment("init_gradients").main(
+        ["--img_size", "32", "--T", "1", "--batch_size", "2", "--bn_scales", "2", "--seeds", "1"]
+    )
     assert [name for name, _ in rows] == ["snn γ=2", "ann"]
     spiking, ann = rows[0][1], rows[1][1]
     assert 0 < spiking["rate"] < 1 and np.isnan(ann["rate"])

@@ -35,11 +35,34 @@ def test_epilog_names_the_preset_and_toggles_have_negations():
 
 
 def test_spiking_flags_become_one_spiking_config_and_a_workdir_name():
-    args = build().parse_args(["--T", "2", "--encoding", "ttfs", "--no-sg", "--lc_channels", "3", "--neuron", "lif",
-                               "--surrogate", "atan", "--bn_scale", "2"])
-    assert cli.spiking_config(args) == SpikingConfig(T=2, encoding="ttfs", learnable_threshold=True,
-                                                     learnable_conv=True, surrogate_gradient=False, lc_channels=3,
-                                                     neuron="lif", surrogate="atan", bn_scale=2.0)
+    args = build().parse_args(
+        [
+            "--T",
+            "2",
+            "--encoding",
+            "ttfs",
+            "--no-sg",
+            "--lc_channels",
+            "3",
+            "--neuron",
+            "lif",
+            "--surrogate",
+            "atan",
+            "--bn_scale",
+            "2",
+        ]
+    )
+    assert cli.spiking_config(args) == SpikingConfig(
+        T=2,
+        encoding="ttfs",
+        learnable_threshold=True,
+        learnable_conv=True,
+        surrogate_gradient=False,
+        lc_channels=3,
+        neuron="lif",
+        surrogate="atan",
+        bn_scale=2.0,
+    )
     assert cli.spiking_name(args) == "ttfs+lt+lc_T2_lif_bn2"
     assert cli.spiking_name(build().parse_args([])) == "phase+lt+lc+sg_T4_learnable"
 
@@ -49,13 +72,21 @@ def test_check_positive_names_the_flag():
     with pytest.raises(ValueError, match=r"^--T: must be >= 1, got 0$"):
         cli.check_positive(args, ("T",))
     with pytest.raises(ValueError, match=r"^--clip_norm: must be > 0 when given"):
-        cli.check_positive(argparse.Namespace(T=1, lc_channels=None, clip_norm=-1.0), ("T",), ("lc_channels", "clip_norm"))
+        cli.check_positive(
+            argparse.Namespace(T=1, lc_channels=None, clip_norm=-1.0), ("T",), ("lc_channels", "clip_norm")
+        )
 
 
 def test_loop_config_takes_the_run_flags():
     args = build().parse_args(["--seed", "7", "--num_devices", "2", "--no-progress"])
     config = cli.loop_config(args, "/tmp/run")
-    assert (config.workdir, config.seed, config.num_devices, config.progress, config.epochs) == ("/tmp/run", 7, 2, False, 100)
+    assert (config.workdir, config.seed, config.num_devices, config.progress, config.epochs) == (
+        "/tmp/run",
+        7,
+        2,
+        False,
+        100,
+    )
 
 
 def test_run_entry_point_validates_runs_and_prints_results(capsys):
@@ -70,8 +101,9 @@ def test_run_entry_point_validates_runs_and_prints_results(capsys):
         return {"accuracy": 0.5, "T": config.T}
 
     parse = lambda argv: cli.parse_with_preset(build, argv, PRESET)
-    kwargs = dict(build_parser=build, parse_args=parse, validate=validate, to_config=to_config, run=run,
-                  result_keys=("accuracy",))
+    kwargs = dict(
+        build_parser=build, parse_args=parse, validate=validate, to_config=to_config, run=run, result_keys=("accuracy",)
+    )
     assert cli.run_entry_point(["--dataset=synthetic"], **kwargs) == {"accuracy": 0.5, "T": 2}
     out = capsys.readouterr().out
     assert "synthetic preset: --T=2 --epochs=3" in out and "workdir: /tmp/w" in out and "accuracy=0.5" in out

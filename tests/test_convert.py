@@ -96,10 +96,12 @@ def test_tensors_land_transposed_in_the_right_leaves():
     conv1d = state["stage1.0.tssa.q_conv.weight"]  # (O, I, 1) -> (1, 1, I, O)
     assert params["stage1_0"]["tssa"]["q"]["conv"]["kernel"][0, 0, 5, 2] == conv1d[2, 5, 0]
     assert params["head"]["kernel"][7, 3] == state["head.weight"][3, 7]
-    np.testing.assert_array_equal(stats["patch_embed2"]["proj4"]["bn"]["var"],
-                                  state["patch_embed2.proj4_bn.running_var"])
-    np.testing.assert_array_equal(params["stage3_0"]["ssa"]["proj"]["bn"]["scale"],
-                                  state["stage3.0.ssa.proj_bn.weight"])
+    np.testing.assert_array_equal(
+        stats["patch_embed2"]["proj4"]["bn"]["var"], state["patch_embed2.proj4_bn.running_var"]
+    )
+    np.testing.assert_array_equal(
+        params["stage3_0"]["ssa"]["proj"]["bn"]["scale"], state["stage3.0.ssa.proj_bn.weight"]
+    )
 
 
 def numpy_bn(x: np.ndarray, state: dict, prefix: str) -> np.ndarray:
@@ -112,26 +114,33 @@ def test_layer_outputs_match_numpy_from_the_state_dict():
     state = tiny_state_dict()
     variables = load_official_qkformer(state, MODEL)
     x = np.random.default_rng(1).standard_normal((2, 8, 8, 3)).astype(np.float32)
-    apply = jax.jit(functools.partial(MODEL.apply, capture_intermediates=True, mutable=["intermediates"]),
-                    compiler_options={"xla_backend_optimization_level": 0})
+    apply = jax.jit(
+        functools.partial(MODEL.apply, capture_intermediates=True, mutable=["intermediates"]),
+        compiler_options={"xla_backend_optimization_level": 0},
+    )
     logits, out = apply(variables, x)
     inter = jax.device_get(out["intermediates"])
 
     # patch_embed1.proj_conv (3×3, padding 1) and proj_bn: the encoder's conv and BN, on the image
     w = state["patch_embed1.proj_conv.weight"]
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    conv = sum(np.einsum("bhwi,oi->bhwo", padded[:, ky:ky + 8, kx:kx + 8], w[:, :, ky, kx])
-               for ky in range(3) for kx in range(3))
+    conv = sum(
+        np.einsum("bhwi,oi->bhwo", padded[:, ky : ky + 8, kx : kx + 8], w[:, :, ky, kx])
+        for ky in range(3)
+        for kx in range(3)
+    )
     np.testing.assert_allclose(inter["encoder"]["conv"]["__call__"][0], conv, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(inter["encoder"]["bn"]["__call__"][0], numpy_bn(conv, state, "patch_embed1.proj_bn"),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        inter["encoder"]["bn"]["__call__"][0], numpy_bn(conv, state, "patch_embed1.proj_bn"), rtol=1e-4, atol=1e-4
+    )
 
     # stage1.0.tssa.q_conv (Conv1d over tokens) + q_bn, on the output of patch_embed1
     tokens = inter["patch_embed1"]["__call__"][0]
     assert tokens.max() > 0
     q = np.einsum("tbhwi,oi->tbhwo", tokens, state["stage1.0.tssa.q_conv.weight"][:, :, 0])
-    np.testing.assert_allclose(inter["stage1_0"]["tssa"]["q"]["__call__"][0], numpy_bn(q, state, "stage1.0.tssa.q_bn"),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        inter["stage1_0"]["tssa"]["q"]["__call__"][0], numpy_bn(q, state, "stage1.0.tssa.q_bn"), rtol=1e-4, atol=1e-4
+    )
 
     # head: Linear of the mean over T and tokens
     features = inter["stage3_0"]["__call__"][0].mean(axis=(0, 2, 3))
@@ -147,10 +156,16 @@ def test_errors_list_missing_unexpected_and_mis_shaped_entries_at_once():
     with pytest.raises(ValueError) as error:
         load_official_qkformer(state, MODEL)
     message = str(error.value)
-    for text in ("missing (2)", "stage2.0.tssa.k_bn.running_mean", "patch_embed3.proj4_conv.weight",
-                 "unexpected (1)", "stage1.0.tssa.v_conv.weight", "mis-shaped (2)",
-                 "head.weight: expected (10, 32), got (10, 33)",
-                 "patch_embed1.proj_conv.weight: expected (4, 3, 3, 3), got (4, 3, 1, 1)"):
+    for text in (
+        "missing (2)",
+        "stage2.0.tssa.k_bn.running_mean",
+        "patch_embed3.proj4_conv.weight",
+        "unexpected (1)",
+        "stage1.0.tssa.v_conv.weight",
+        "mis-shaped (2)",
+        "head.weight: expected (10, 32), got (10, 33)",
+        "patch_embed1.proj_conv.weight: expected (4, 3, 3, 3), got (4, 3, 1, 1)",
+    ):
         assert text in message
 
 
@@ -166,8 +181,11 @@ def test_accepts_nested_checkpoints_and_module_prefix():
 def test_reads_npz_files(tmp_path):
     path = tmp_path / "qkformer.npz"
     np.savez(path, **tiny_state_dict())
-    jax.tree_util.tree_map(np.testing.assert_array_equal, load_official_qkformer(path, MODEL),
-                           load_official_qkformer(tiny_state_dict(), MODEL))
+    jax.tree_util.tree_map(
+        np.testing.assert_array_equal,
+        load_official_qkformer(path, MODEL),
+        load_official_qkformer(tiny_state_dict(), MODEL),
+    )
 
 
 class TorchLike:
@@ -193,8 +211,10 @@ class TorchLike:
 
 
 def test_accepts_half_precision_torch_tensors():
-    half = {name: value.astype(np.float16) if value.dtype == np.float32 else value
-            for name, value in tiny_state_dict().items()}
+    half = {
+        name: value.astype(np.float16) if value.dtype == np.float32 else value
+        for name, value in tiny_state_dict().items()
+    }
     loaded = load_official_qkformer({name: TorchLike(value) for name, value in half.items()}, MODEL)
     expected = load_official_qkformer({name: value.astype(np.float32) for name, value in half.items()}, MODEL)
     assert loaded["params"]["head"]["kernel"].dtype == jnp.float32
@@ -207,8 +227,10 @@ def test_pth_without_torch_says_how_to_convert(tmp_path):
         load_official_qkformer(tmp_path / "checkpoint.pth", MODEL)
 
 
-@pytest.mark.parametrize("kwargs", [dict(encoding="rate"), dict(encoding="rate", learnable_conv=False),
-                                    dict(neuron="learnable"), dict(lc_channels=3)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(encoding="rate"), dict(encoding="rate", learnable_conv=False), dict(neuron="learnable"), dict(lc_channels=3)],
+)
 def test_only_the_official_configuration_maps(kwargs):
     model = MODEL.clone(spiking=dataclasses.replace(MODEL.spiking, **kwargs))
     with pytest.raises(ValueError, match="official"):

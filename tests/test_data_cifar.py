@@ -45,9 +45,7 @@ def write_tiny(builder_cls, data_dir) -> None:
                 yield i, record
 
     config = tfds.download.DownloadConfig(try_download_gcs=False)
-    Tiny(data_dir=str(data_dir), file_format="array_record").download_and_prepare(
-        download_config=config
-    )
+    Tiny(data_dir=str(data_dir), file_format="array_record").download_and_prepare(download_config=config)
 
 
 @pytest.fixture(scope="module")

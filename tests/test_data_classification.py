@@ -20,9 +20,7 @@ def test_unknown_dataset_names_the_argument_and_choices(name):
 
 
 def test_synthetic_options_are_rejected_for_other_datasets():
-    with pytest.raises(
-        ValueError, match=r"options \['num_train'\] only apply to dataset 'synthetic'"
-    ):
+    with pytest.raises(ValueError, match=r"options \['num_train'\] only apply to dataset 'synthetic'"):
         load_classification("cifar10", num_train=10)
 
 
@@ -32,10 +30,5 @@ def test_synthetic_options_pass_through():
 
 
 def test_import_does_not_load_tensorflow_datasets():
-    code = (
-        "import sys, snnjax.data; "
-        "assert not {'tensorflow', 'tensorflow_datasets'} & set(sys.modules), 'imported'"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1]
-    )
+    code = "import sys, snnjax.data; assert not {'tensorflow', 'tensorflow_datasets'} & set(sys.modules), 'imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

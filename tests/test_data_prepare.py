@@ -19,6 +19,9 @@ def test_prepare_writes_array_record_for_every_named_dataset(monkeypatch, capsys
     monkeypatch.setattr(prepare.tfds, "builder", FakeBuilder)
     prepare.main(["cifar10", "voc/2007", "--data_dir", "/data"])
     assert FakeBuilder.calls == [
-        ("builder", "cifar10", "/data", "array_record"), ("prepare", "cifar10", "array_record"),
-        ("builder", "voc/2007", "/data", "array_record"), ("prepare", "voc/2007", "array_record")]
+        ("builder", "cifar10", "/data", "array_record"),
+        ("prepare", "cifar10", "array_record"),
+        ("builder", "voc/2007", "/data", "array_record"),
+        ("prepare", "voc/2007", "array_record"),
+    ]
     assert "voc/2007: prepared in /data/voc/2007/1.0.0" in capsys.readouterr().out

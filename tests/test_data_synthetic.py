@@ -44,9 +44,7 @@ def test_bad_options_name_the_argument(arg, value):
 
 def test_nearest_centroid_beats_chance_but_is_far_from_perfect():
     data = load_synthetic(num_train=2048, num_test=512)
-    train, test = (
-        x.reshape(len(x), -1).astype(np.float32) / 255 for x in (data.x_train, data.x_test)
-    )
+    train, test = (x.reshape(len(x), -1).astype(np.float32) / 255 for x in (data.x_train, data.x_test))
     centroids = np.stack([train[data.y_train == k].mean(0) for k in range(10)])
     distances = (test**2).sum(1)[:, None] - 2 * test @ centroids.T + (centroids**2).sum(1)
     accuracy = (distances.argmin(1) == data.y_test).mean()

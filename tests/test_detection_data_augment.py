@@ -72,8 +72,7 @@ def test_scale_translate_keeps_boxes_on_their_pixels(scale):
 
 
 def test_scale_translate_fills_with_grey():
-    image, _, _ = scale_translate(np.zeros((2 * S, 2 * S, 3), np.uint8), np.zeros((0, 4)), 0.5,
-                                  (0.4 * S, 0.4 * S), S)
+    image, _, _ = scale_translate(np.zeros((2 * S, 2 * S, 3), np.uint8), np.zeros((0, 4)), 0.5, (0.4 * S, 0.4 * S), S)
     assert image[-1, -1].tolist() == [PAD_VALUE] * 3 and image[S // 2, S // 2].tolist() == [0, 0, 0]
 
 
@@ -103,14 +102,16 @@ def test_augment_train_is_deterministic_for_a_generator_seed():
 
 def test_box_filter_drops_tiny_thin_and_mostly_cut_boxes():
     old = np.float32([[0, 0, 10, 10]] * 5 + [[0, 0, 500, 4]])
-    new = np.float32([
-        [0, 0, 10, 10],  # kept
-        [0, 0, 1.5, 10],  # 1.5 px wide
-        [0, 0, 10, 2],  # 2 px tall (must be > 2)
-        [0, 0, 3, 3],  # area ratio 0.09
-        [0, 0, 4, 3],  # area ratio 0.12: kept
-        [0, 0, 500, 4],  # aspect ratio 125
-    ])
+    new = np.float32(
+        [
+            [0, 0, 10, 10],  # kept
+            [0, 0, 1.5, 10],  # 1.5 px wide
+            [0, 0, 10, 2],  # 2 px tall (must be > 2)
+            [0, 0, 3, 3],  # area ratio 0.09
+            [0, 0, 4, 3],  # area ratio 0.12: kept
+            [0, 0, 500, 4],  # aspect ratio 125
+        ]
+    )
     assert box_candidates(old, new).tolist() == [True, False, False, False, True, False]
 
 

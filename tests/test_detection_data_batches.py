@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from snnjax.boxes import scale_boxes
 from snnjax.data.detection import load_detection
 from snnjax.data.detection_dataset import ExampleSource, RawExample, build_eval_split, pad_objects
-from snnjax.boxes import scale_boxes
 from snnjax.data.letterbox import PAD_VALUE
 
 S = 64
@@ -52,8 +52,7 @@ def test_default_max_boxes_never_drops(data):
 
 
 def test_overflowing_max_boxes_warns_with_the_count():
-    small = load_detection("synthetic", img_size=S, num_train=8, num_test=2, max_boxes=1,
-                           max_objects=6, num_workers=1)
+    small = load_detection("synthetic", img_size=S, num_train=8, num_test=2, max_boxes=1, max_objects=6, num_workers=1)
     with pytest.warns(RuntimeWarning, match=r"max_boxes=1 is too small: dropped \d+ of \d+ boxes"):
         batch = next(small.train_batches(0, 8, 0))
     assert batch["boxes"].shape == (8, 1, 4)
@@ -72,8 +71,7 @@ def test_pad_objects_cuts_and_counts():
 def test_eval_batches_pad_the_last_batch(data):
     batches = list(data.eval_batches(4))
     assert len(batches) == 3
-    np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches]),
-                                  [*range(10), -1, -1])
+    np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches]), [*range(10), -1, -1])
     last = batches[-1]
     assert not last["gt_valid"][2:].any() and (last["gain"][2:] == 1).all()
     g = data.test.boxes.shape[1]
@@ -87,8 +85,9 @@ def test_eval_batches_pad_the_last_batch(data):
 
 def test_eval_split_keeps_difficult_objects_flagged_in_original_pixels():
     image = np.full((50, 100, 3), 200, np.uint8)
-    example = RawExample(image, np.float32([[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]]),
-                         np.int32([3, 4]), np.array([False, True]))
+    example = RawExample(
+        image, np.float32([[0.1, 0.2, 0.5, 0.6], [0, 0, 1, 1]]), np.int32([3, 4]), np.array([False, True])
+    )
     split = build_eval_split(ExampleSource([example], lambda ex: ex), S, num_workers=1)
     assert split.orig_hw.tolist() == [[50, 100]] and split.gain[0] == pytest.approx(0.64)
     assert split.pad.tolist() == [[0, 16]]
@@ -97,8 +96,9 @@ def test_eval_split_keeps_difficult_objects_flagged_in_original_pixels():
     assert (split.images[0, :16] == PAD_VALUE).all() and (split.images[0, 16:48] == 200).all()
     letterboxed = split.boxes[0] * split.gain[0] + np.tile(split.pad[0], 2)
     ratio_pad = ((split.gain[0], split.gain[0]), tuple(split.pad[0]))
-    np.testing.assert_allclose(scale_boxes(letterboxed, (S, S), (50, 100), ratio_pad=ratio_pad),
-                               split.boxes[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        scale_boxes(letterboxed, (S, S), (50, 100), ratio_pad=ratio_pad), split.boxes[0], rtol=1e-5
+    )
 
 
 def test_load_detection_reports_sizes_and_classes(data):

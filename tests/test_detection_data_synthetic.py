@@ -51,8 +51,7 @@ def test_box_is_the_exact_extent_of_an_unoccluded_shape():
     assert inside.std(axis=(0, 1)).max() > 0  # the box holds the shape
     centre = ex.image[(y1 + y2) // 2, (x1 + x2) // 2].astype(float)
     # the circle touches the middle of every box side, one pixel inside the box
-    for y, x in [(y1, (x1 + x2) // 2), (y2 - 1, (x1 + x2) // 2), ((y1 + y2) // 2, x1),
-                 ((y1 + y2) // 2, x2 - 1)]:
+    for y, x in [(y1, (x1 + x2) // 2), (y2 - 1, (x1 + x2) // 2), ((y1 + y2) // 2, x1), ((y1 + y2) // 2, x2 - 1)]:
         assert np.abs(ex.image[y, x].astype(float) - centre).max() < 60
 
 
@@ -67,9 +66,7 @@ def test_class_names_beyond_six_name_the_hue_band():
     assert names[:2] == ("circle/hue0", "square/hue0") and names[6] == "circle/hue1"
 
 
-@pytest.mark.parametrize(
-    "option, value", [("num_classes", 25), ("num_train", 0), ("image_size", 8), ("seed", -1)]
-)
+@pytest.mark.parametrize("option, value", [("num_classes", 25), ("num_train", 0), ("image_size", 8), ("seed", -1)])
 def test_bad_options_name_the_argument(option, value):
     with pytest.raises(ValueError, match=option):
         synthetic_examples(**{option: value})

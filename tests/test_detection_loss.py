@@ -9,8 +9,16 @@ import numpy as np
 import optax
 import pytest
 
-from snnjax.train.detection import (ANCHORS, STRIDES, LossConfig, bbox_ciou, build_targets, objectness_targets,
-                                    scaled_gains, yolo_loss)
+from snnjax.train.detection import (
+    ANCHORS,
+    STRIDES,
+    LossConfig,
+    bbox_ciou,
+    build_targets,
+    objectness_targets,
+    scaled_gains,
+    yolo_loss,
+)
 
 IMG = 320
 
@@ -20,8 +28,14 @@ def positives(boxes_px, level, img=IMG, valid=None):
     boxes = jnp.asarray(np.asarray(boxes_px, np.float32) / img)
     valid = jnp.ones(boxes.shape[:2], bool) if valid is None else jnp.asarray(valid)
     grid = img // STRIDES[level]
-    t = build_targets(boxes, jnp.zeros(boxes.shape[:2], jnp.int32), valid, grid_shape=(grid, grid),
-                      anchors_grid=ANCHORS[level] / STRIDES[level], anchor_t=4.0)
+    t = build_targets(
+        boxes,
+        jnp.zeros(boxes.shape[:2], jnp.int32),
+        valid,
+        grid_shape=(grid, grid),
+        anchors_grid=ANCHORS[level] / STRIDES[level],
+        anchor_t=4.0,
+    )
     b, k = np.nonzero(np.asarray(t.mask))
     return t, {(int(i), int(t.anchor[i, j]), int(t.gj[i, j]), int(t.gi[i, j])) for i, j in zip(b, k)}
 
@@ -34,11 +48,12 @@ def cells(anchors, centre, *neighbours):
 def random_inputs(seed, batch=2, num_boxes=8, num_classes=3, img=64, scale=1.0):
     """Raw level outputs [B, ny, nx, 3, 5 + nc] and padded targets with clustered boxes (shared cells)."""
     rng = np.random.default_rng(seed)
-    raws = [rng.normal(size=(batch, img // s, img // s, 3, 5 + num_classes)).astype(np.float32) * scale
-            for s in STRIDES]
+    raws = [
+        rng.normal(size=(batch, img // s, img // s, 3, 5 + num_classes)).astype(np.float32) * scale for s in STRIDES
+    ]
     xy = rng.uniform(0.05, 0.95, size=(batch, num_boxes, 2))
     half = num_boxes // 2
-    xy[:, half:] = np.clip(xy[:, :num_boxes - half] + rng.normal(0, 0.02, (batch, num_boxes - half, 2)), 0.01, 0.99)
+    xy[:, half:] = np.clip(xy[:, : num_boxes - half] + rng.normal(0, 0.02, (batch, num_boxes - half, 2)), 0.01, 0.99)
     wh = np.exp(rng.uniform(np.log(0.05), np.log(0.9), size=(batch, num_boxes, 2)))
     boxes = np.concatenate([xy, wh], -1).astype(np.float32)
     classes = rng.integers(0, num_classes, size=(batch, num_boxes)).astype(np.int32)
@@ -60,6 +75,7 @@ def loss_and_grad(num_classes=3, img=64, config=LossConfig()):
 
 
 # --- gains -------------------------------------------------------------------------------------------------------
+
 
 def test_scaled_gains_voc_at_320():
     gains = scaled_gains(LossConfig(), num_classes=20, img_size=320)
@@ -111,8 +127,9 @@ def test_box_targets_use_unclamped_cell_and_anchor_of_the_candidate():
 
 def test_candidate_order_is_offset_then_anchor_then_box():
     boxes = jnp.full((1, 2, 4), 0.5)
-    t = build_targets(boxes, jnp.array([[3, 7]]), jnp.ones((1, 2), bool), grid_shape=(4, 4),
-                      anchors_grid=ANCHORS[0] / 8, anchor_t=4.0)
+    t = build_targets(
+        boxes, jnp.array([[3, 7]]), jnp.ones((1, 2), bool), grid_shape=(4, 4), anchors_grid=ANCHORS[0] / 8, anchor_t=4.0
+    )
     k = np.arange(5 * 3 * 2)
     np.testing.assert_array_equal(t.anchor[0], (k // 2) % 3)
     np.testing.assert_array_equal(t.cls[0], np.where(k % 2 == 0, 3, 7))
@@ -148,9 +165,11 @@ def test_padding_rows_never_create_positives():
 
 def test_padding_rows_do_not_change_the_loss():
     raws, boxes, classes, valid = random_inputs(0)
-    padded = (np.concatenate([boxes, np.full_like(boxes[:, :3], 0.5)], 1),
-              np.concatenate([classes, np.full_like(classes[:, :3], 99)], 1),
-              np.concatenate([valid, np.zeros_like(valid[:, :3])], 1))
+    padded = (
+        np.concatenate([boxes, np.full_like(boxes[:, :3], 0.5)], 1),
+        np.concatenate([classes, np.full_like(classes[:, :3], 99)], 1),
+        np.concatenate([valid, np.zeros_like(valid[:, :3])], 1),
+    )
     loss, parts = loss_fn()(raws, boxes, classes, valid)
     padded_loss, padded_parts = loss_fn()(raws, *padded)
     np.testing.assert_allclose(padded_loss, loss, rtol=1e-6)
@@ -158,6 +177,7 @@ def test_padding_rows_do_not_change_the_loss():
 
 
 # --- CIoU --------------------------------------------------------------------------------------------------------
+
 
 def ciou_reference(b1, b2, eps=1e-7):
     """float64 numpy CIoU of (cx, cy, w, h) boxes; returns (ciou, alpha)."""
@@ -168,7 +188,7 @@ def ciou_reference(b1, b2, eps=1e-7):
     iou = inter / (np.prod(b1[..., 2:], -1) + np.prod(b2[..., 2:], -1) - inter + eps)
     c2 = np.sum((np.maximum(hi1, hi2) - np.minimum(lo1, lo2)) ** 2, -1) + eps
     rho2 = np.sum((b2[..., :2] - b1[..., :2]) ** 2, -1)
-    v = 4 / np.pi ** 2 * (np.arctan(b2[..., 2] / b2[..., 3]) - np.arctan(b1[..., 2] / b1[..., 3])) ** 2
+    v = 4 / np.pi**2 * (np.arctan(b2[..., 2] / b2[..., 3]) - np.arctan(b1[..., 2] / b1[..., 3])) ** 2
     alpha = v / (v - iou + 1 + eps)
     return iou - rho2 / c2 - alpha * v, alpha
 
@@ -191,7 +211,7 @@ def test_ciou_hand_computed_cases():
     assert got == pytest.approx(1 / 3 - 1 / 13, abs=1e-6)
     # Same centre, 2×2 and 4×1: IoU = 2/(4 + 4 − 2), ρ = 0, v = 4/π²(atan 4 − atan 1)²,
     # so CIoU = IoU − v²/(v − IoU + 1).
-    iou, v = 2 / 6, 4 / math.pi ** 2 * (math.atan(4.0) - math.atan(1.0)) ** 2
+    iou, v = 2 / 6, 4 / math.pi**2 * (math.atan(4.0) - math.atan(1.0)) ** 2
     got = float(bbox_ciou(jnp.array([0.0, 0.0, 2.0, 2.0]), jnp.array([0.0, 0.0, 4.0, 1.0])))
     assert got == pytest.approx(iou - v * v / (v - iou + 1), abs=1e-6)
 
@@ -212,7 +232,7 @@ def test_ciou_gradient_treats_alpha_as_constant():
 
     def frozen(x):  # CIoU with α fixed at its value at b1
         ciou, a = ciou_reference(x, b2)
-        v = 4 / np.pi ** 2 * (np.arctan(b2[2] / b2[3]) - np.arctan(x[2] / x[3])) ** 2
+        v = 4 / np.pi**2 * (np.arctan(b2[2] / b2[3]) - np.arctan(x[2] / x[3])) ** 2
         return ciou + a * v - alpha * v
 
     h = 1e-6
@@ -222,6 +242,7 @@ def test_ciou_gradient_treats_alpha_as_constant():
 
 
 # --- objectness targets ------------------------------------------------------------------------------------------
+
 
 def sequential_objectness(iou, t, grid_shape, num_anchors):
     """Writes clamp(iou, 0) one positive at a time in list order (torch's index_put on one image at a time)."""
@@ -235,8 +256,14 @@ def sequential_objectness(iou, t, grid_shape, num_anchors):
 def test_duplicate_cells_last_write_wins_like_a_sequential_loop():
     rng = np.random.default_rng(1)
     boxes = np.concatenate([rng.uniform(0.4, 0.6, (2, 12, 2)), rng.uniform(0.1, 0.3, (2, 12, 2))], -1)
-    t = build_targets(jnp.asarray(boxes, jnp.float32), jnp.zeros((2, 12), jnp.int32), jnp.ones((2, 12), bool),
-                      grid_shape=(8, 8), anchors_grid=ANCHORS[1] / 16, anchor_t=4.0)
+    t = build_targets(
+        jnp.asarray(boxes, jnp.float32),
+        jnp.zeros((2, 12), jnp.int32),
+        jnp.ones((2, 12), bool),
+        grid_shape=(8, 8),
+        anchors_grid=ANCHORS[1] / 16,
+        anchor_t=4.0,
+    )
     iou = jnp.asarray(rng.uniform(-0.2, 1.0, t.mask.shape), jnp.float32)
     expected = sequential_objectness(np.asarray(iou), t, (8, 8), 3)
     got = objectness_targets(iou, t, (8, 8), 3)
@@ -249,8 +276,14 @@ def test_neighbour_offset_overrides_a_later_box_centre():
     # Box 0 at gx = 2.3: centre cell 2, left cell 1. Box 1 at gx = 1.7: centre cell 1, right cell 2.
     # The later offset wins in both cells, whatever the box order.
     boxes = jnp.array([[[2.3 / 8, 4.7 / 8, 0.25, 0.25], [1.7 / 8, 4.7 / 8, 0.25, 0.25]]])
-    t = build_targets(boxes, jnp.zeros((1, 2), jnp.int32), jnp.ones((1, 2), bool), grid_shape=(8, 8),
-                      anchors_grid=ANCHORS[1] / 16, anchor_t=4.0)
+    t = build_targets(
+        boxes,
+        jnp.zeros((1, 2), jnp.int32),
+        jnp.ones((1, 2), bool),
+        grid_shape=(8, 8),
+        anchors_grid=ANCHORS[1] / 16,
+        anchor_t=4.0,
+    )
     iou = jnp.where(jnp.arange(t.mask.shape[1]) % 2 == 0, 0.9, 0.3)[None]  # box 0 → 0.9, box 1 → 0.3
     tobj = objectness_targets(iou, t, (8, 8), 3)
     assert float(tobj[0, 4, 1, 0]) == pytest.approx(0.9)  # box 0's left (offset 1) over box 1's centre
@@ -258,6 +291,7 @@ def test_neighbour_offset_overrides_a_later_box_centre():
 
 
 # --- loss --------------------------------------------------------------------------------------------------------
+
 
 def test_objectness_only_loss_of_zero_logits_is_log2_times_balance():
     batch = 3
@@ -302,8 +336,12 @@ def test_loss_decreases_under_gradient_steps_on_raw_outputs():
 
 def test_total_scales_with_batch_size_and_components_do_not():
     raws, boxes, classes, valid = random_inputs(6)
-    twice = ([np.concatenate([r, r]) for r in raws], np.concatenate([boxes, boxes]),
-             np.concatenate([classes, classes]), np.concatenate([valid, valid]))
+    twice = (
+        [np.concatenate([r, r]) for r in raws],
+        np.concatenate([boxes, boxes]),
+        np.concatenate([classes, classes]),
+        np.concatenate([valid, valid]),
+    )
     loss, parts = loss_fn()(raws, boxes, classes, valid)
     loss2, parts2 = loss_fn()(*twice)
     np.testing.assert_allclose(loss2, 2 * loss, rtol=1e-6)
@@ -337,6 +375,7 @@ def test_bad_shapes_name_the_argument():
 
 # --- independent torch reference ---------------------------------------------------------------------------------
 
+
 def torch_reference(raws, boxes, classes, valid, num_classes, img, label_smoothing):
     """Loop-based float64 YOLOv5 loss written from the spec: positives listed offset → anchor → (image, box),
     objectness written one positive at a time. Returns (loss, [box, obj, cls], grads per level)."""
@@ -360,12 +399,26 @@ def torch_reference(raws, boxes, classes, valid, num_classes, img, label_smoothi
                         if not valid[b, m] or max(max(r, 1 / r) for r in ratios) >= 4.0:
                             continue
                         ix, iy = np.float32(nx) - gx, np.float32(ny) - gy
-                        take = [True, gx % 1 < 0.5 and gx > 1, gy % 1 < 0.5 and gy > 1,
-                                ix % 1 < 0.5 and ix > 1, iy % 1 < 0.5 and iy > 1][o]
+                        take = [
+                            True,
+                            gx % 1 < 0.5 and gx > 1,
+                            gy % 1 < 0.5 and gy > 1,
+                            ix % 1 < 0.5 and ix > 1,
+                            iy % 1 < 0.5 and iy > 1,
+                        ][o]
                         if take:
                             gi, gj = int(gx - np.float32(ox)), int(gy - np.float32(oy))
-                            rows.append((b, a, min(max(gj, 0), ny - 1), min(max(gi, 0), nx - 1),
-                                         [gx - gi, gy - gj, gw, gh], anchors[a], classes[b, m]))
+                            rows.append(
+                                (
+                                    b,
+                                    a,
+                                    min(max(gj, 0), ny - 1),
+                                    min(max(gi, 0), nx - 1),
+                                    [gx - gi, gy - gj, gw, gh],
+                                    anchors[a],
+                                    classes[b, m],
+                                )
+                            )
         tobj = torch.zeros(raw.shape[:4], dtype=torch.float64)
         if rows:
             b, a, gj, gi, tbox, anch, cls = (list(x) for x in zip(*rows))
@@ -380,7 +433,7 @@ def torch_reference(raws, boxes, classes, valid, num_classes, img, label_smoothi
             c2 = ((torch.maximum(p_hi, t_hi) - torch.minimum(p_lo, t_lo)) ** 2).sum(1) + 1e-7
             rho2 = ((pxy - torch.tensor(tbox[:, :2])) ** 2).sum(1)
             t_aspect = torch.atan(torch.tensor(tbox[:, 2] / tbox[:, 3]))
-            v = 4 / math.pi ** 2 * (t_aspect - torch.atan(pwh[:, 0] / pwh[:, 1])) ** 2
+            v = 4 / math.pi**2 * (t_aspect - torch.atan(pwh[:, 0] / pwh[:, 1])) ** 2
             alpha = (v / (v - iou + 1 + 1e-7)).detach()
             ciou = iou - rho2 / c2 - alpha * v
             lbox = lbox + (1 - ciou).mean()

@@ -47,8 +47,11 @@ def ref_ap_per_class(tp, conf, pred_cls, target_cls):
     tp, conf, pred_cls = tp[i], conf[i], pred_cls[i]
     unique_classes, nt = np.unique(target_cls, return_counts=True)
     px = np.linspace(0, 1, 1000)
-    ap, p, r = np.zeros((len(unique_classes), tp.shape[1])), np.zeros((len(unique_classes), 1000)), np.zeros(
-        (len(unique_classes), 1000))
+    ap, p, r = (
+        np.zeros((len(unique_classes), tp.shape[1])),
+        np.zeros((len(unique_classes), 1000)),
+        np.zeros((len(unique_classes), 1000)),
+    )
     for ci, c in enumerate(unique_classes):
         i = pred_cls == c
         if i.sum() == 0:
@@ -66,8 +69,9 @@ def ref_ap_per_class(tp, conf, pred_cls, target_cls):
     f1 = 2 * p * r / (p + r + 1e-16)
     nf = round(1000 * 0.1 * 2) // 2 + 1
     y = f1.mean(0)
-    smooth = np.convolve(np.concatenate((np.ones(nf // 2) * y[0], y, np.ones(nf // 2) * y[-1])), np.ones(nf) / nf,
-                         mode="valid")
+    smooth = np.convolve(
+        np.concatenate((np.ones(nf // 2) * y[0], y, np.ones(nf // 2) * y[-1])), np.ones(nf) / nf, mode="valid"
+    )
     i = smooth.argmax()
     return p[:, i], r[:, i], ap
 
@@ -211,8 +215,9 @@ def test_average_precision_against_the_references():
         all_point = sum(max(precision[k:]) / npos for k in np.flatnonzero(hits))
         assert average_precision(recall, precision, "point11") == pytest.approx(point11, abs=1e-12)
         assert average_precision(recall, precision, "continuous") == pytest.approx(all_point, abs=1e-12)
-        ref = ref_ap_per_class(hits[:, None].astype(float), -np.arange(len(hits), dtype=float),
-                               np.zeros(len(hits)), np.zeros(npos))[2][0, 0]
+        ref = ref_ap_per_class(
+            hits[:, None].astype(float), -np.arange(len(hits), dtype=float), np.zeros(len(hits)), np.zeros(npos)
+        )[2][0, 0]
         assert average_precision(recall, precision, "interp101") == pytest.approx(ref, abs=1e-12)
 
 
@@ -353,16 +358,19 @@ def kept(dets, count, image=0):
 
 
 def test_nms_suppresses_overlapping_boxes_of_one_class():
-    dets, count = non_max_suppression(decoded([50, 50, 20, 20, 0.9, 1, 0], [52, 50, 20, 20, 0.8, 1, 0],
-                                              [90, 90, 10, 10, 0.7, 1, 0]), multi_label=False)
+    dets, count = non_max_suppression(
+        decoded([50, 50, 20, 20, 0.9, 1, 0], [52, 50, 20, 20, 0.8, 1, 0], [90, 90, 10, 10, 0.7, 1, 0]),
+        multi_label=False,
+    )
     np.testing.assert_allclose(kept(dets, count)[:, 4], [0.9, 0.7])
     np.testing.assert_allclose(kept(dets, count)[0, :4], [40, 40, 60, 60])
     assert (np.asarray(dets[0, 2:]) == 0).all()
 
 
 def test_nms_keeps_overlapping_boxes_of_different_classes():
-    dets, count = non_max_suppression(decoded([50, 50, 20, 20, 0.9, 1, 0], [52, 50, 20, 20, 0.8, 0, 1]),
-                                      multi_label=False)
+    dets, count = non_max_suppression(
+        decoded([50, 50, 20, 20, 0.9, 1, 0], [52, 50, 20, 20, 0.8, 0, 1]), multi_label=False
+    )
     assert kept(dets, count)[:, 5].tolist() == [0, 1]
 
 
@@ -383,23 +391,32 @@ def test_nms_confidence_threshold_applies_to_obj_and_score():
 
 def test_nms_truncates_to_max_det_and_counts():
     rows = [[20 * i + 5, 5, 8, 8, 0.9 - 0.01 * i, 1] for i in range(7)]
-    dets, count = non_max_suppression(jnp.asarray([rows, rows[:2] + [[0, 0, 0, 0, 0, 0]] * 5], jnp.float32),
-                                      max_det=4)
+    dets, count = non_max_suppression(jnp.asarray([rows, rows[:2] + [[0, 0, 0, 0, 0, 0]] * 5], jnp.float32), max_det=4)
     assert dets.shape == (2, 4, 6) and count.tolist() == [4, 2]
     np.testing.assert_allclose(kept(dets, count)[:, 4], [0.9, 0.89, 0.88, 0.87], rtol=1e-6)
     assert (np.asarray(dets[1, 2:]) == 0).all()
 
 
-@pytest.mark.parametrize("multi_label, max_candidates, chunk", [(True, 30000, 1024), (False, 30000, 16),
-                                                                 (True, 150, 32), (True, 30000, 7)])
+@pytest.mark.parametrize(
+    "multi_label, max_candidates, chunk", [(True, 30000, 1024), (False, 30000, 16), (True, 150, 32), (True, 30000, 7)]
+)
 def test_nms_equals_reference_greedy_on_random_inputs(multi_label, max_candidates, chunk):
     rng = np.random.default_rng(chunk)
     b, n, nc = 3, 200, 4
     centres = rng.uniform(20, 300, (b, 6, 2))[:, rng.integers(0, 6, n)] + rng.normal(0, 4, (b, n, 2))
-    x = np.concatenate([centres, rng.uniform(10, 60, (b, n, 2)), rng.uniform(0, 1, (b, n, 1)),
-                        rng.uniform(0, 1, (b, n, nc)) ** 2], -1).astype(np.float32)
-    nms = jax.jit(functools.partial(non_max_suppression, conf_thres=0.05, multi_label=multi_label, max_det=60,
-                                    max_candidates=max_candidates, chunk=chunk))
+    x = np.concatenate(
+        [centres, rng.uniform(10, 60, (b, n, 2)), rng.uniform(0, 1, (b, n, 1)), rng.uniform(0, 1, (b, n, nc)) ** 2], -1
+    ).astype(np.float32)
+    nms = jax.jit(
+        functools.partial(
+            non_max_suppression,
+            conf_thres=0.05,
+            multi_label=multi_label,
+            max_det=60,
+            max_candidates=max_candidates,
+            chunk=chunk,
+        )
+    )
     dets, count = nms(jnp.asarray(x))
     for i, ref in enumerate(ref_nms(x, 0.05, 0.6, multi_label, 60, max_candidates)):
         np.testing.assert_allclose(kept(dets, count, i), ref, rtol=1e-6, atol=1e-4)
@@ -423,12 +440,12 @@ def test_scale_boxes_inverts_a_letterbox():
     boxed = original.copy()
     boxed[:, :4] = original[:, :4] * 0.64 + [0, 40, 0, 40]
     np.testing.assert_allclose(scale_boxes(boxed, (320, 320), (375, 500)), original)
-    np.testing.assert_allclose(scale_boxes(boxed, (320, 320), (375, 500), ratio_pad=((0.64, 0.64), (0, 40))),
-                               original)
+    np.testing.assert_allclose(scale_boxes(boxed, (320, 320), (375, 500), ratio_pad=((0.64, 0.64), (0, 40))), original)
     under_jit = jax.jit(lambda b: scale_boxes(b, (320, 320), (375, 500)))(jnp.asarray(boxed, jnp.float32))
     np.testing.assert_allclose(under_jit, original, rtol=1e-6)
 
 
 def test_scale_boxes_clips_to_the_original_image():
-    np.testing.assert_allclose(scale_boxes(np.array([[-10.0, 0, 330, 330]]), (320, 320), (375, 500)),
-                               [[0, 0, 500, 375]])
+    np.testing.assert_allclose(
+        scale_boxes(np.array([[-10.0, 0, 330, 330]]), (320, 320), (375, 500)), [[0, 0, 500, 375]]
+    )

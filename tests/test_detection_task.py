@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import interrupt_and_resume
+
 from snnjax.checkpoint import load_state
 from snnjax.models.spiking import SpikingConfig
 from snnjax.train import detection_task, loop
@@ -31,8 +31,9 @@ def tiny_config(workdir: str) -> DetectionConfig:
     return DetectionConfig(
         loop=LoopConfig(workdir=workdir, epochs=2, batch_size=4, eval_batch_size=8, seed=0, progress=False),
         model=DetectorConfig(spiking=SpikingConfig(T=2, encoding="phase", neuron="learnable")),
-        data=DetectionDataConfig(dataset="synthetic", img_size=64, synthetic_train=16, synthetic_test=8,
-                                 synthetic_classes=3),
+        data=DetectionDataConfig(
+            dataset="synthetic", img_size=64, synthetic_train=16, synthetic_test=8, synthetic_classes=3
+        ),
         optim=SGDConfig(lr=1.0, nominal_batch_size=8, warmup_epochs=0, min_warmup_steps=2),
     )
 
@@ -97,8 +98,9 @@ def test_evaluation_uses_the_ema_variables(finished, task):
     workdir, results = finished
     state, _ = load_state(workdir)
     ema = loop.evaluate_only(task, task.config.loop, task.mesh, saved_variables(state), "ema.json", {})
-    raw = loop.evaluate_only(task, task.config.loop, task.mesh,
-                             {"params": state["params"], **state["model_state"]}, "raw.json", {})
+    raw = loop.evaluate_only(
+        task, task.config.loop, task.mesh, {"params": state["params"], **state["model_state"]}, "raw.json", {}
+    )
     assert ema["firing_rates"] == results["firing_rates"] and ema["map50_95"] == results["map50_95"]
     assert raw["firing_rates"] != results["firing_rates"]
 

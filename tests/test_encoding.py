@@ -98,13 +98,15 @@ def _init(module, x=IMAGES):
 
 
 def _apply(module, variables, x=IMAGES, train=True):
-    out, _ = module.apply(variables, x, train=train, rngs={"encoding": jax.random.PRNGKey(2)},
-                          mutable=["batch_stats", "firing_rates"])
+    out, _ = module.apply(
+        variables, x, train=train, rngs={"encoding": jax.random.PRNGKey(2)}, mutable=["batch_stats", "firing_rates"]
+    )
     return out
 
 
-@pytest.mark.parametrize("kind,lc", [(k, lc) for k in encoding.KINDS for lc in (True, False)
-                                     if (k, lc) != ("direct", False)])
+@pytest.mark.parametrize(
+    "kind,lc", [(k, lc) for k in encoding.KINDS for lc in (True, False) if (k, lc) != ("direct", False)]
+)
 def test_module_output_shapes_and_dtypes(kind, lc):
     module = encoding.TemporalEncoder(kind, 3, features=8, learnable_conv=lc)
     out = _apply(module, _init(module))
@@ -129,8 +131,9 @@ def test_direct_equals_conv_bn_then_lif():
     module = encoding.TemporalEncoder("direct", 4, features=5)
     variables = _init(module)
     params = variables["params"]
-    y = jax.lax.conv_general_dilated(IMAGES, params["conv"]["kernel"], (1, 1), ((1, 1), (1, 1)),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+        IMAGES, params["conv"]["kernel"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     mean, var = y.mean((0, 1, 2)), y.var((0, 1, 2))
     feats = (y - mean) / jnp.sqrt(var + 1e-5) * params["bn"]["scale"] + params["bn"]["bias"]
     expected = neurons.lif(jnp.broadcast_to(feats, (4,) + feats.shape))
@@ -168,13 +171,16 @@ def test_module_thresholds_start_at_their_init_values():
     np.testing.assert_allclose(jax.nn.sigmoid(params["threshold_decay_logit"]), [0.25, 0.25], rtol=1e-6)
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("kind", "burst", "kind: got 'burst'"),
-    ("T", 0, "T: expected"),
-    ("learnable_conv", False, "learnable_conv"),
-    ("neuron", "izh", "neuron: got 'izh'"),
-    ("threshold_decay_init", 1.5, "threshold_decay_init"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("kind", "burst", "kind: got 'burst'"),
+        ("T", 0, "T: expected"),
+        ("learnable_conv", False, "learnable_conv"),
+        ("neuron", "izh", "neuron: got 'izh'"),
+        ("threshold_decay_init", 1.5, "threshold_decay_init"),
+    ],
+)
 def test_module_rejects_bad_configuration(field, value, match):
     kwargs = {"kind": "direct", "T": 2, "features": 4, field: value}
     with pytest.raises(ValueError, match=match):
@@ -187,13 +193,27 @@ def test_module_rejects_non_image_input():
 
 
 def test_lc_conv_geometry_and_bn_settings_are_configurable():
-    module = encoding.TemporalEncoder("phase", 2, features=4, lc_kernel_size=(6, 6), lc_strides=(2, 2),
-                                      lc_padding=2, bn_momentum=0.97, bn_epsilon=1e-3)
+    module = encoding.TemporalEncoder(
+        "phase",
+        2,
+        features=4,
+        lc_kernel_size=(6, 6),
+        lc_strides=(2, 2),
+        lc_padding=2,
+        bn_momentum=0.97,
+        bn_epsilon=1e-3,
+    )
     variables = _init(module)
     assert variables["params"]["conv"]["kernel"].shape == (6, 6, 3, 4)
-    _, state = module.apply(variables, IMAGES, train=True, rngs={"encoding": jax.random.PRNGKey(2)},
-                            mutable=["batch_stats", "firing_rates"])
+    _, state = module.apply(
+        variables, IMAGES, train=True, rngs={"encoding": jax.random.PRNGKey(2)}, mutable=["batch_stats", "firing_rates"]
+    )
     chex.assert_shape(_apply(module, variables), (2, 2, 3, 3, 4))
-    y = jax.lax.conv_general_dilated(IMAGES, variables["params"]["conv"]["kernel"], (2, 2), ((2, 2), (2, 2)),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+        IMAGES,
+        variables["params"]["conv"]["kernel"],
+        (2, 2),
+        ((2, 2), (2, 2)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
     np.testing.assert_allclose(state["batch_stats"]["bn"]["mean"], 0.03 * y.mean((0, 1, 2)), rtol=1e-4, atol=1e-6)

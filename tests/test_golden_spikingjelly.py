@@ -26,8 +26,13 @@ def _cases(kind):
 
 
 def _common(c):
-    return dict(v_threshold=c["v_threshold"], v_reset=c["v_reset"], detach_reset=c["detach_reset"],
-                surrogate=SURROGATES[c["surrogate"]](alpha=c["alpha"]), return_v=True)
+    return dict(
+        v_threshold=c["v_threshold"],
+        v_reset=c["v_reset"],
+        detach_reset=c["detach_reset"],
+        surrogate=SURROGATES[c["surrogate"]](alpha=c["alpha"]),
+        return_v=True,
+    )
 
 
 def _loss(spikes_and_v):

@@ -44,12 +44,18 @@ def test_conv_bn_shares_batch_statistics_over_time():
     y, state = module.apply(variables, x, train=True, mutable=["batch_stats"])
     chex.assert_shape(y, (3, 2, 4, 4, 6))
     folded = layers.fold_time(x)
-    z = jax.lax.conv_general_dilated(folded, variables["params"]["conv"]["kernel"], (1, 1), ((1, 1), (1, 1)),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    z = jax.lax.conv_general_dilated(
+        folded,
+        variables["params"]["conv"]["kernel"],
+        (1, 1),
+        ((1, 1), (1, 1)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
     np.testing.assert_allclose(state["batch_stats"]["bn"]["mean"], 0.1 * z.mean((0, 1, 2)), rtol=1e-4, atol=1e-6)
     normalised = (z - z.mean((0, 1, 2))) / jnp.sqrt(z.var((0, 1, 2)) + 1e-5)
-    pooled = jax.lax.reduce_window(normalised, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
-                                   ((0, 0), (1, 1), (1, 1), (0, 0)))
+    pooled = jax.lax.reduce_window(
+        normalised, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0))
+    )
     np.testing.assert_allclose(layers.fold_time(y), pooled, atol=1e-4)
 
 

@@ -10,15 +10,37 @@ import pytest
 from snnjax.models.qkformer import qkformer
 from snnjax.models.spiking import SpikingConfig
 from snnjax.train.config import OptimConfig, SGDConfig
-from snnjax.train.optim import (accumulation, ema_decay_schedule, epoch_learning_rate, make_optimizer, make_schedule,
-                                param_groups, sgd_hyperparams, update_iterations, updated, warmup_steps,
-                                weight_decay_mask)
+from snnjax.train.optim import (
+    accumulation,
+    ema_decay_schedule,
+    epoch_learning_rate,
+    make_optimizer,
+    make_schedule,
+    param_groups,
+    sgd_hyperparams,
+    update_iterations,
+    updated,
+    warmup_steps,
+    weight_decay_mask,
+)
 
 
-@pytest.mark.parametrize("epoch, lr", [
-    (0, 1e-5), (1, 5.95e-5), (19, 9.505e-4), (20, 9.939e-4), (100, 8.55e-4), (200, 5.05e-4),
-    (300, 1.55e-4), (399, 1.002e-5), (400, 1e-5), (405, 1e-5), (409, 1e-5),
-])
+@pytest.mark.parametrize(
+    "epoch, lr",
+    [
+        (0, 1e-5),
+        (1, 5.95e-5),
+        (19, 9.505e-4),
+        (20, 9.939e-4),
+        (100, 8.55e-4),
+        (200, 5.05e-4),
+        (300, 1.55e-4),
+        (399, 1.002e-5),
+        (400, 1e-5),
+        (405, 1e-5),
+        (409, 1e-5),
+    ],
+)
 def test_schedule_matches_the_official_log(epoch, lr):
     assert float(epoch_learning_rate(epoch, OptimConfig(), 410)) == pytest.approx(lr, rel=5e-4)
 
@@ -76,12 +98,15 @@ def test_gradient_clipping_is_optional():
 VOC = dict(epochs=300, steps_per_epoch=690)
 
 
-@pytest.mark.parametrize("iteration, lr, bias_lr, momentum", [
-    (0, 0.0, 0.1, 0.8),
-    (1035, 0.5 * 0.0099670, 0.1 - 0.5 * (0.1 - 0.0099670), 0.8685),  # nw/2, epoch 1: lf = 0.99670
-    (2070, 0.0099010, 0.0099010, 0.937),  # nw, epoch 3: lf = 0.99010
-    (300 * 690 - 1, 1.33e-4, 1.33e-4, 0.937),  # last batch, epoch 299: lf = 0.0133
-])
+@pytest.mark.parametrize(
+    "iteration, lr, bias_lr, momentum",
+    [
+        (0, 0.0, 0.1, 0.8),
+        (1035, 0.5 * 0.0099670, 0.1 - 0.5 * (0.1 - 0.0099670), 0.8685),  # nw/2, epoch 1: lf = 0.99670
+        (2070, 0.0099010, 0.0099010, 0.937),  # nw, epoch 3: lf = 0.99010
+        (300 * 690 - 1, 1.33e-4, 1.33e-4, 0.937),  # last batch, epoch 299: lf = 0.0133
+    ],
+)
 def test_sgd_warmup_and_decay_match_yolov5(iteration, lr, bias_lr, momentum):
     h = sgd_hyperparams(iteration, SGDConfig(), **VOC)
     assert float(h["lr"]) == pytest.approx(lr, rel=1e-4, abs=1e-9)
@@ -139,7 +164,7 @@ def test_sgd_accumulation_equals_one_summed_batch():
     big = make_optimizer(SGDConfig(**base), epochs=1, steps_per_epoch=2, batch_size=16)
     keys = jax.random.split(jax.random.key(0), 8)
     grads = [jax.tree_util.tree_map(lambda p, k=k: 0.3 * jax.random.normal(k, p.shape), _toy_params()) for k in keys]
-    summed = [jax.tree_util.tree_map(lambda *g: sum(g), *grads[i:i + 4]) for i in (0, 4)]
+    summed = [jax.tree_util.tree_map(lambda *g: sum(g), *grads[i : i + 4]) for i in (0, 4)]
     accumulated, stepped = _run(small, grads, _toy_params())
     reference, _ = _run(big, summed, _toy_params())
     assert stepped == [False, False, False, True] * 2

@@ -40,8 +40,14 @@ def count(tree) -> int:
 
 def train_apply(model: QKFormer, variables, x):
     """Train-mode logits and the mutated collections (batch stats, firing rates, every module output)."""
-    return model.apply(variables, x, train=True, mutable=["batch_stats", "firing_rates", "intermediates"],
-                       capture_intermediates=True, rngs={"encoding": jax.random.key(3)})
+    return model.apply(
+        variables,
+        x,
+        train=True,
+        mutable=["batch_stats", "firing_rates", "intermediates"],
+        capture_intermediates=True,
+        rngs={"encoding": jax.random.key(3)},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +56,9 @@ def model_and_variables():
 
     Stage 3 has 8×8 tokens and heads of 32 channels, as in 3-256, so its SSA is active.
     """
-    model = QKFormer(embed_dim=64, depth=3, num_heads=2, spiking=SpikingConfig(T=T, encoding="phase", neuron="learnable"))
+    model = QKFormer(
+        embed_dim=64, depth=3, num_heads=2, spiking=SpikingConfig(T=T, encoding="phase", neuron="learnable")
+    )
     return model, jit(model.init)(RNGS, images(h=32, w=32))
 
 
@@ -68,8 +76,13 @@ def train_step(model_and_variables):
     return logits, state, grads
 
 
-COMBOS = [(kind, lc, neuron) for kind, lc, neuron in itertools.product(
-    ("direct", "rate", "phase", "ttfs", "poisson"), (True, False), ("lif", "learnable")) if kind != "direct" or lc]
+COMBOS = [
+    (kind, lc, neuron)
+    for kind, lc, neuron in itertools.product(
+        ("direct", "rate", "phase", "ttfs", "poisson"), (True, False), ("lif", "learnable")
+    )
+    if kind != "direct" or lc
+]
 
 
 @pytest.mark.parametrize("encoding,learnable_conv,neuron", COMBOS)
@@ -88,8 +101,10 @@ def test_stage_shapes_for_rectangular_images():
     assert shapes["patch_embed3"] == shapes["stage3_0"] == (T, B, 3, 5, 32)
 
 
-@pytest.mark.parametrize("name,classes,expected", [
-    ("3-256", 10, 2_195_498), ("3-256", 100, 2_218_628), ("4-384", 10, 6_706_234), ("4-384", 100, 6_740_884)])
+@pytest.mark.parametrize(
+    "name,classes,expected",
+    [("3-256", 10, 2_195_498), ("3-256", 100, 2_218_628), ("4-384", 10, 6_706_234), ("4-384", 100, 6_740_884)],
+)
 def test_parameter_counts_equal_official(name, classes, expected):
     variables = jax.eval_shape(qkformer(name, num_classes=classes).init, RNGS, jnp.zeros((1, 32, 32, 3)))
     assert count(variables["params"]) == expected
@@ -148,8 +163,12 @@ def ssa_outputs(batch: int) -> tuple[jax.Array, jax.Array]:
     x = jax.random.randint(jax.random.key(4), (1, batch, 8, 8, 256), 0, 3).astype(jnp.float32)
     x = jnp.broadcast_to(x, (4,) + x.shape[1:])
     variables = SpikingSelfAttention(8, Layers()).init(RNGS["params"], x)
-    return tuple(SpikingSelfAttention(8, Layers(), official_scan=official).apply(
-        variables, x, train=True, mutable=["batch_stats"])[0] for official in (True, False))
+    return tuple(
+        SpikingSelfAttention(8, Layers(), official_scan=official).apply(
+            variables, x, train=True, mutable=["batch_stats"]
+        )[0]
+        for official in (True, False)
+    )
 
 
 def test_official_ssa_scan_equals_correct_lif_for_one_sample():
@@ -173,11 +192,28 @@ def test_official_ssa_scan_switch_reaches_the_proj_lif():
     assert proj_lif_shape(False) == (T, B, 4, 4, 32)
 
 
-@pytest.mark.parametrize("attr,value", [
-    ("embed_dim", 48), ("embed_dim", 0), ("depth", 1), ("num_classes", 0), ("T", 0), ("mlp_ratio", 0.0),
-    ("num_heads", 0), ("encoding", "delta"), ("neuron", "izhikevich"), ("lc_channels", 0), ("tau", 1.0),
-    ("v_reset", "zero"), ("surrogate", "nope"), ("learnable_conv", "yes"), ("dtype", jnp.int32),
-    ("official_ssa_scan", 1), ("spiking", {"T": 2})])
+@pytest.mark.parametrize(
+    "attr,value",
+    [
+        ("embed_dim", 48),
+        ("embed_dim", 0),
+        ("depth", 1),
+        ("num_classes", 0),
+        ("T", 0),
+        ("mlp_ratio", 0.0),
+        ("num_heads", 0),
+        ("encoding", "delta"),
+        ("neuron", "izhikevich"),
+        ("lc_channels", 0),
+        ("tau", 1.0),
+        ("v_reset", "zero"),
+        ("surrogate", "nope"),
+        ("learnable_conv", "yes"),
+        ("dtype", jnp.int32),
+        ("official_ssa_scan", 1),
+        ("spiking", {"T": 2}),
+    ],
+)
 def test_bad_config_raises_naming_the_attribute(attr, value):
     with pytest.raises(ValueError, match=attr):
         jax.eval_shape(tiny(**{attr: value}).init, RNGS, images())

@@ -51,14 +51,17 @@ def test_interceptor_shuffles_every_neuron_output_and_keeps_counts():
     np.testing.assert_array_equal(sa.sum(0), a.sum(0))
     assert not np.array_equal(sa, a)
     assert not np.array_equal(sb, b)  # b sees shuffled input and is shuffled again
-    np.testing.assert_array_equal(sm.sum(0), np.asarray(
-        LIF(v_threshold=0.5).apply({}, fold_time(sb * 3.0))).reshape(sm.shape).sum(0))
+    np.testing.assert_array_equal(
+        sm.sum(0), np.asarray(LIF(v_threshold=0.5).apply({}, fold_time(sb * 3.0))).reshape(sm.shape).sum(0)
+    )
     assert set(firing_rates(rates["firing_rates"])) == {"lif", "learnable", "merged"}
 
 
 def test_firing_rates_are_named_by_module_path_and_averaged_over_calls():
-    collection = {"stage1": {"q_lif": {"rate": (jnp.float32(0.2), jnp.float32(0.4))}},
-                  "encoder": {"rate": (jnp.float32(0.5),)}}
+    collection = {
+        "stage1": {"q_lif": {"rate": (jnp.float32(0.2), jnp.float32(0.4))}},
+        "encoder": {"rate": (jnp.float32(0.5),)},
+    }
     rates = firing_rates(collection)
     assert rates.keys() == {"stage1/q_lif", "encoder"}
     assert float(rates["stage1/q_lif"]) == pytest.approx(0.3)

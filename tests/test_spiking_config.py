@@ -22,10 +22,24 @@ def test_defaults_are_the_official_qkformer_settings():
     config.validate()
 
 
-@pytest.mark.parametrize("field,value", [
-    ("T", 0), ("T", 2.0), ("encoding", "delta"), ("learnable_threshold", 1), ("lc_channels", 0), ("neuron", "izh"),
-    ("tau", 1.0), ("tau", True), ("v_reset", "zero"), ("detach_reset", None), ("surrogate", "nope"),
-    ("bn_scale", 0.0), ("bn_scale", "2")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("T", 0),
+        ("T", 2.0),
+        ("encoding", "delta"),
+        ("learnable_threshold", 1),
+        ("lc_channels", 0),
+        ("neuron", "izh"),
+        ("tau", 1.0),
+        ("tau", True),
+        ("v_reset", "zero"),
+        ("detach_reset", None),
+        ("surrogate", "nope"),
+        ("bn_scale", 0.0),
+        ("bn_scale", "2"),
+    ],
+)
 def test_validate_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}: got"):
         SpikingConfig(**{field: value}).validate()
@@ -39,7 +53,8 @@ def test_direct_encoding_needs_the_learnable_conv():
 
 def test_neuron_kwargs_resolve_the_surrogate_by_name_or_instance():
     assert SpikingConfig(surrogate="atan").neuron_kwargs(0.5) == dict(
-        tau=2.0, v_threshold=0.5, v_reset=0.0, detach_reset=True, surrogate=ATan())
+        tau=2.0, v_threshold=0.5, v_reset=0.0, detach_reset=True, surrogate=ATan()
+    )
     assert SpikingConfig(surrogate=Sigmoid(2.0)).neuron_kwargs()["surrogate"] == Sigmoid(2.0)
     assert SpikingConfig(surrogate="none").neuron_kwargs()["surrogate"] is None
 
@@ -61,12 +76,25 @@ def test_spikes_builds_the_configured_neuron(neuron, params):
 
 
 def test_encoder_carries_every_setting():
-    config = SpikingConfig(T=3, encoding="ttfs", learnable_threshold=False, surrogate_gradient=False, lc_channels=5,
-                           neuron="learnable", surrogate="atan", bn_scale=2.0)
+    config = SpikingConfig(
+        T=3,
+        encoding="ttfs",
+        learnable_threshold=False,
+        surrogate_gradient=False,
+        lc_channels=5,
+        neuron="learnable",
+        surrogate="atan",
+        bn_scale=2.0,
+    )
     encoder = config.encoder(16, jnp.bfloat16, name="stem", lc_strides=(2, 2))
     assert isinstance(encoder, TemporalEncoder)
     assert (encoder.kind, encoder.T, encoder.features, encoder.lc_channels, encoder.lc_strides) == (
-        "ttfs", 3, 16, 5, (2, 2))
+        "ttfs",
+        3,
+        16,
+        5,
+        (2, 2),
+    )
     assert (encoder.learnable_threshold, encoder.surrogate_gradient, encoder.neuron) == (False, False, "learnable")
     assert (encoder.surrogate, encoder.dtype, encoder.name) == (ATan(), jnp.bfloat16, "stem")
     assert encoder.neuron_kwargs == config.neuron_kwargs()

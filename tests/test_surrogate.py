@@ -31,8 +31,16 @@ CLOSED_FORMS = {
     "superspike": lambda x, a: a / (np.abs(x) + 1) ** 2,
 }
 
-DEFAULT_ALPHAS = {"sigmoid": 4.0, "atan": 2.0, "piecewise_quadratic": 1.0, "piecewise_exp": 1.0,
-                  "erf": 2.0, "rect": 1.0, "triangle": 1.0, "superspike": 1.0}
+DEFAULT_ALPHAS = {
+    "sigmoid": 4.0,
+    "atan": 2.0,
+    "piecewise_quadratic": 1.0,
+    "piecewise_exp": 1.0,
+    "erf": 2.0,
+    "rect": 1.0,
+    "triangle": 1.0,
+    "superspike": 1.0,
+}
 
 
 def test_every_named_surrogate_has_a_closed_form_here():
@@ -48,8 +56,9 @@ def test_default_alpha_matches_spikingjelly(name):
 def test_gradient_equals_closed_form(name):
     surrogate = sg.get(name, alpha=ALPHA)
     grad = jax.vmap(jax.grad(lambda x: sg.spike(x, surrogate)))(jnp.asarray(X))
-    chex.assert_trees_all_close(np.asarray(grad), CLOSED_FORMS[name](X.astype(np.float64), ALPHA).astype(np.float32),
-                                atol=1e-6, rtol=1e-5)
+    chex.assert_trees_all_close(
+        np.asarray(grad), CLOSED_FORMS[name](X.astype(np.float64), ALPHA).astype(np.float32), atol=1e-6, rtol=1e-5
+    )
 
 
 def test_sigmoid_slope_integrates_to_one():
@@ -75,7 +84,7 @@ def test_forward_is_exactly_heaviside_firing_at_zero(name):
 
 def test_no_surrogate_gives_exactly_zero_gradient():
     for s in (None, "none"):
-        grad = jax.grad(lambda x: jnp.sum(sg.spike(x, s) * 3.0))(jnp.asarray(X))
+        grad = jax.grad(lambda x, s=s: jnp.sum(sg.spike(x, s) * 3.0))(jnp.asarray(X))
         np.testing.assert_array_equal(np.asarray(grad), np.zeros_like(X))
 
 
@@ -102,6 +111,7 @@ def test_jit_vmap_grad_and_scan_compose():
         def step(c, xt):
             y = sg.spike(xt + c, s)
             return c + 0.1 * y, y
+
         return jnp.sum(jax.lax.scan(step, 0.0, x)[1])
 
     xs = jax.random.normal(jax.random.PRNGKey(0), (3, 5))
@@ -116,5 +126,6 @@ def test_bfloat16_forward_and_gradient_keep_dtype():
     y, vjp = jax.vjp(lambda v: sg.spike(v, "atan"), x)
     (g,) = vjp(jnp.ones_like(y))
     assert y.dtype == jnp.bfloat16 and g.dtype == jnp.bfloat16
-    np.testing.assert_allclose(np.asarray(g, np.float32), CLOSED_FORMS["atan"](np.asarray(x, np.float64), 2.0),
-                               rtol=1e-2)
+    np.testing.assert_allclose(
+        np.asarray(g, np.float32), CLOSED_FORMS["atan"](np.asarray(x, np.float64), 2.0), rtol=1e-2
+    )

@@ -15,24 +15,33 @@ import textwrap
 import jax
 import numpy as np
 import pytest
-
 from conftest import interrupt_and_resume
+
 from snnjax.checkpoint import load_state
 from snnjax.models.convert import export_official_qkformer
 from snnjax.models.spiking import SpikingConfig
 from snnjax.train import classification, loop
-from snnjax.train.config import (ClassificationConfig, ConfigMismatchError, DataConfig, LoopConfig, ModelConfig,
-                                 OptimConfig, to_dict)
+from snnjax.train.config import (
+    ClassificationConfig,
+    ConfigMismatchError,
+    DataConfig,
+    LoopConfig,
+    ModelConfig,
+    OptimConfig,
+    to_dict,
+)
 
 
 def tiny_config(workdir: str, **loop_fields) -> ClassificationConfig:
     """The shared tiny experiment: 64 training images, batch 16 (4 steps/epoch), 2 epochs."""
     return ClassificationConfig(
-        loop=LoopConfig(workdir=workdir, epochs=2, batch_size=16, eval_batch_size=32, seed=0, progress=False,
-                        **loop_fields),
+        loop=LoopConfig(
+            workdir=workdir, epochs=2, batch_size=16, eval_batch_size=32, seed=0, progress=False, **loop_fields
+        ),
         model=ModelConfig(name="2-32", spiking=SpikingConfig(T=2, encoding="ttfs", neuron="learnable")),
-        data=DataConfig(dataset="synthetic", augment="crop_flip", synthetic_train=64, synthetic_test=40,
-                        synthetic_image_size=8),
+        data=DataConfig(
+            dataset="synthetic", augment="crop_flip", synthetic_train=64, synthetic_test=40, synthetic_image_size=8
+        ),
         optim=OptimConfig(lr=5e-3, warmup_epochs=0, cooldown_epochs=0),
     )
 
@@ -89,11 +98,16 @@ def test_two_simulated_devices_take_the_same_step_as_one(task, tmp_path):
     rng = jax.random.key_data(jax.random.key(0))
     initial = jax.device_get(programs.init(rng))
     np.savez(tmp_path / "initial.npz", *jax.tree_util.tree_leaves(initial))
-    state, metrics = programs.train_step(loop.replicate(initial, task.mesh), next(task.train_batches(0, rng)),
-                                         task.data)
+    state, metrics = programs.train_step(
+        loop.replicate(initial, task.mesh), next(task.train_batches(0, rng)), task.data
+    )
     expected = jax.tree_util.tree_leaves(jax.device_get((state.params, state.model_state, metrics)))
-    script = TWO_DEVICES.format(tests=os.path.dirname(os.path.abspath(__file__)), workdir=str(tmp_path / "w"),
-                                initial=str(tmp_path / "initial.npz"), result=str(tmp_path / "result.npz"))
+    script = TWO_DEVICES.format(
+        tests=os.path.dirname(os.path.abspath(__file__)),
+        workdir=str(tmp_path / "w"),
+        initial=str(tmp_path / "initial.npz"),
+        result=str(tmp_path / "result.npz"),
+    )
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -129,8 +143,11 @@ def test_an_interrupted_and_resumed_run_ends_with_the_same_parameters(task, fini
 def test_resuming_with_a_different_config_names_the_fields(task, finished):
     workdir, _ = finished
     spiking = dataclasses.replace(task.config.model.spiking, T=4)
-    config = dataclasses.replace(task.config, optim=dataclasses.replace(task.config.optim, lr=1e-4),
-                                 model=dataclasses.replace(task.config.model, spiking=spiking))
+    config = dataclasses.replace(
+        task.config,
+        optim=dataclasses.replace(task.config.optim, lr=1e-4),
+        model=dataclasses.replace(task.config.model, spiking=spiking),
+    )
     with pytest.raises(ConfigMismatchError, match=r"model\.spiking\.T: 2 -> 4; optim\.lr"):
         loop.train(task, config.loop, config.optim, to_dict(config), task.mesh)
 
@@ -156,7 +173,6 @@ def test_eval_only_from_the_checkpoint_reproduces_the_accuracy(task, finished):
     assert os.path.exists(os.path.join(workdir, "eval.json"))
 
 
-
 def test_init_from_a_checkpoint_loads_its_variables_and_rejects_another_model(task, finished):
     workdir, _ = finished
     config = dataclasses.replace(task.config, init_from=workdir)
@@ -173,8 +189,9 @@ def test_init_from_a_checkpoint_loads_its_variables_and_rejects_another_model(ta
 def test_eval_only_from_official_weights_matches_the_same_variables(tmp_path):
     path = str(tmp_path / "official.npz")
     config = tiny_config(str(tmp_path / "official"))
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, spiking=SpikingConfig(T=2)),
-                                 eval_only=True, init_from=path)
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, spiking=SpikingConfig(T=2)), eval_only=True, init_from=path
+    )
     official = classification.setup(config)
     init = jax.jit(official.init_variables, compiler_options=loop._RUN_ONCE)
     variables = jax.device_get(init(jax.random.key_data(jax.random.key(1))))

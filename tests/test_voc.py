@@ -48,9 +48,7 @@ def voc_example(h: int, w: int, objects=()) -> dict:
         "image/filename": f"{h}x{w}.jpg",
         "objects": {
             "label": [o[0] for o in objects],
-            "bbox": [
-                tfds.features.BBox(y1 / h, x1 / w, y2 / h, x2 / w) for _, (x1, y1, x2, y2), _ in objects
-            ],
+            "bbox": [tfds.features.BBox(y1 / h, x1 / w, y2 / h, x2 / w) for _, (x1, y1, x2, y2), _ in objects],
             "pose": [4] * len(objects),
             "is_truncated": [False] * len(objects),
             "is_difficult": [o[2] for o in objects],
@@ -99,9 +97,7 @@ def test_training_images_are_resized_to_long_side_and_drop_difficult_objects(voc
     t = voc.train
     by_shape = {im.shape[:2]: (b, c.tolist()) for im, b, c in zip(t.images, t.boxes, t.classes)}
     assert sorted(by_shape) == [(43, 64), (48, 64), (64, 43), (64, 48)]
-    assert [by_shape[k][1] for k in [(48, 64), (64, 48), (43, 64), (64, 43)]] == [
-        [14], [11], [2], [3, 3]
-    ]
+    assert [by_shape[k][1] for k in [(48, 64), (64, 48), (43, 64), (64, 43)]] == [[14], [11], [2], [3, 3]]
     np.testing.assert_allclose(by_shape[(48, 64)][0], [[8, 16, 40, 40]], rtol=1e-5)  # × 0.8
 
 

@@ -50,21 +50,26 @@ def train_step(variables):
     model = YOLOv5n(spiking=SPIKING)
 
     def loss(params):
-        outputs, state = model.apply({**variables, "params": params}, IMAGES, train=True,
-                                     mutable=["batch_stats", "firing_rates"])
+        outputs, state = model.apply(
+            {**variables, "params": params}, IMAGES, train=True, mutable=["batch_stats", "firing_rates"]
+        )
         return sum(jnp.mean(jnp.square(o)) for o in outputs), (outputs, state["firing_rates"])
 
     grads, (outputs, rates) = jax.jit(jax.grad(loss, has_aux=True))(variables["params"])
     return outputs, rates, grads
 
 
-@pytest.mark.parametrize("config", [
-    dict(mode="ann"),
-    *(dict(encoding=kind) for kind in ("direct", "rate", "poisson", "phase", "ttfs")),
-    dict(encoding="rate", learnable_conv=False),
-    dict(encoding="phase", lc_channels=3, learnable_threshold=False, surrogate_gradient=False),
-    dict(neuron="learnable"),
-], ids=str)
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(mode="ann"),
+        *(dict(encoding=kind) for kind in ("direct", "rate", "poisson", "phase", "ttfs")),
+        dict(encoding="rate", learnable_conv=False),
+        dict(encoding="phase", lc_channels=3, learnable_threshold=False, surrogate_gradient=False),
+        dict(neuron="learnable"),
+    ],
+    ids=str,
+)
 def test_output_shapes_for_every_encoding_and_mode(config):
     mode = config.pop("mode", "snn")
     outputs, _ = _abstract_apply(YOLOv5n(mode=mode, spiking=SpikingConfig(T=T, **config), sew="iand"))
@@ -114,8 +119,15 @@ def test_decode_matches_a_hand_computed_cell():
     boxes = jax.jit(yolo.decode)(raw)
     chex.assert_shape(boxes, (1, 3 * (16 + 4 + 1), 7))
     sig = lambda v: 1 / (1 + math.exp(-v))
-    expected = [(2 * sig(0.3) - 0.5 + 0) * 16, (2 * sig(-0.7) - 0.5 + 1) * 16, (2 * sig(0.2)) ** 2 * 59,
-                (2 * sig(-1.1)) ** 2 * 119, sig(2.0), sig(-0.5), sig(0.4)]
+    expected = [
+        (2 * sig(0.3) - 0.5 + 0) * 16,
+        (2 * sig(-0.7) - 0.5 + 1) * 16,
+        (2 * sig(0.2)) ** 2 * 59,
+        (2 * sig(-1.1)) ** 2 * 119,
+        sig(2.0),
+        sig(-0.5),
+        sig(0.4),
+    ]
     np.testing.assert_allclose(boxes[0, 48 + (1 * 2 + 0) * 3 + 2], expected, rtol=1e-6)
     # A zero output sits at the cell centre with the anchor's size: P3 row 3, column 2, anchor (16, 30).
     np.testing.assert_allclose(boxes[0, (3 * 4 + 2) * 3 + 1], [20, 28, 16, 30, 0.5, 0.5, 0.5], rtol=1e-6)
@@ -171,16 +183,19 @@ def test_bf16_compute_with_fp32_params(variables):
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables["params"]))
 
 
-@pytest.mark.parametrize("config, message", [
-    (dict(mode="cnn"), "mode: got 'cnn'; accepted: 'snn', 'ann'"),
-    (dict(sew="or"), "sew: got 'or'; accepted: 'add', 'and', 'iand'"),
-    (dict(spiking=SpikingConfig(encoding="burst")), "encoding: got 'burst'"),
-    (dict(spiking=SpikingConfig(neuron="izhikevich")), "neuron: got 'izhikevich'"),
-    (dict(spiking="phase"), "spiking: got 'phase'; accepted: a SpikingConfig"),
-    (dict(num_classes=0), "num_classes: got 0"),
-    (dict(spiking=SpikingConfig(lc_channels=0)), "lc_channels: got 0"),
-    (dict(dtype=jnp.int8), "dtype: got"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(mode="cnn"), "mode: got 'cnn'; accepted: 'snn', 'ann'"),
+        (dict(sew="or"), "sew: got 'or'; accepted: 'add', 'and', 'iand'"),
+        (dict(spiking=SpikingConfig(encoding="burst")), "encoding: got 'burst'"),
+        (dict(spiking=SpikingConfig(neuron="izhikevich")), "neuron: got 'izhikevich'"),
+        (dict(spiking="phase"), "spiking: got 'phase'; accepted: a SpikingConfig"),
+        (dict(num_classes=0), "num_classes: got 0"),
+        (dict(spiking=SpikingConfig(lc_channels=0)), "lc_channels: got 0"),
+        (dict(dtype=jnp.int8), "dtype: got"),
+    ],
+)
 def test_invalid_config_names_the_attribute(config, message):
     with pytest.raises(ValueError, match=message):
         _abstract_apply(YOLOv5n(**{"spiking": SPIKING, **config}))
@@ -200,6 +215,7 @@ def test_images_must_be_multiples_of_32():
 @pytest.mark.parametrize("spiking, expected", [(SpikingConfig(bn_scale=2.0), 2.0), (None, 1.0)])
 def test_bn_scale_initialises_the_batchnorm_before_every_neuron(spiking, expected):
     variables = yolo.C3(8, 1, True, yolo.Units(spiking=spiking)).init(_key(), jnp.ones((T, 1, 4, 4, 8)))
-    scales = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0]
-              if path[-1].key == "scale"]
+    scales = [
+        leaf for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0] if path[-1].key == "scale"
+    ]
     assert len(scales) == 5 and all(np.all(scale == expected) for scale in scales)  # cv1-3, m_0.cv1-2

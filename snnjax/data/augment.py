@@ -55,9 +55,7 @@ def random_crop(rng: jax.Array, images: jax.Array, pad: int = 4) -> jax.Array:
     return jax.vmap(crop)(padded, offsets)
 
 
-def mixup(
-    rng: jax.Array, images: jax.Array, targets: jax.Array, alpha: float
-) -> tuple[jax.Array, jax.Array]:
+def mixup(rng: jax.Array, images: jax.Array, targets: jax.Array, alpha: float) -> tuple[jax.Array, jax.Array]:
     """Batch mixup: ``λ ~ Beta(α, α)``; ``x ← λ x + (1 − λ) x[::-1]``, same for the targets.
 
     Runs under ``lax.cond(λ < 1)``: exact (λ = 1 is the identity), and the branch boundary makes

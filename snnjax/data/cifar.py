@@ -2,7 +2,8 @@
 
 ``tensorflow_datasets`` is imported inside the loader only, so ``import snnjax.data`` works on a
 machine without it. Nothing is ever downloaded here: unprepared data raises
-:class:`snnjax.data.tfds_source.DatasetNotPreparedError`, whose message says how to prepare it (``snnjax.data.prepare``).
+:class:`snnjax.data.tfds_source.DatasetNotPreparedError`, whose message says how to prepare it
+(``snnjax.data.prepare``).
 """
 
 from __future__ import annotations

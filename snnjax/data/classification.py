@@ -12,9 +12,7 @@ from snnjax.data.synthetic import load_synthetic
 DATASETS = (*CIFAR_DATASETS, "synthetic", "npz:PATH")
 
 
-def load_classification(
-    name: str, *, data_dir: str | None = None, **synthetic_options: Any
-) -> ClassificationData:
+def load_classification(name: str, *, data_dir: str | None = None, **synthetic_options: Any) -> ClassificationData:
     """Load ``name`` into host memory as uint8 NHWC arrays.
 
     ``cifar10``/``cifar100``: prepared tfds ArrayRecord data under ``data_dir`` (read without
@@ -22,9 +20,7 @@ def load_classification(
     :func:`snnjax.data.synthetic.load_synthetic`'s. ``npz:PATH``: the user's arrays.
     """
     if synthetic_options and name != "synthetic":
-        raise ValueError(
-            f"options {sorted(synthetic_options)} only apply to dataset 'synthetic', got {name!r}"
-        )
+        raise ValueError(f"options {sorted(synthetic_options)} only apply to dataset 'synthetic', got {name!r}")
     if name in CIFAR_DATASETS:
         return load_cifar(name, data_dir)
     if name == "synthetic":

@@ -39,9 +39,7 @@ def load_detection(
     augmentation threads (default: all usable CPUs).
     """
     if synthetic_options and name != "synthetic":
-        raise ValueError(
-            f"options {sorted(synthetic_options)} only apply to dataset 'synthetic', got {name!r}"
-        )
+        raise ValueError(f"options {sorted(synthetic_options)} only apply to dataset 'synthetic', got {name!r}")
     if name not in DETECTION_DATASETS:
         raise ValueError(f"dataset must be one of {list(DETECTION_DATASETS)}, got {name!r}")
     for arg, value, low in (

@@ -101,9 +101,7 @@ def scale_translate(
     # OpenCV addresses pixel centres at integers: shift by (scale − 1)/2 to stay edge-consistent.
     matrix = np.array([[scale, 0.0, offset[0]], [0.0, scale, offset[1]]])
     matrix[:, 2] += (scale - 1.0) / 2
-    warped = cv2.warpAffine(
-        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(PAD_VALUE,) * 3
-    )
+    warped = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(PAD_VALUE,) * 3)
     scaled = np.asarray(boxes, np.float32) * np.float32(scale)
     moved = np.clip(scaled + np.tile(offset, 2).astype(np.float32), 0, size)
     keep = box_candidates(scaled, moved)
@@ -114,9 +112,9 @@ def hsv_luts(gains: np.ndarray) -> np.ndarray:
     """uint8 lookup tables ``[3, 256]`` for gains ``r = (r_h, r_s, r_v)`` on OpenCV's 8-bit HSV:
     hue ``(x·r_h) mod 180``, saturation and value ``clip(x·r, 0, 255)``, truncated (YOLOv5)."""
     x = np.arange(256, dtype=np.float64)
-    return np.stack(
-        [(x * gains[0]) % 180, np.clip(x * gains[1], 0, 255), np.clip(x * gains[2], 0, 255)]
-    ).astype(np.uint8)
+    return np.stack([(x * gains[0]) % 180, np.clip(x * gains[1], 0, 255), np.clip(x * gains[2], 0, 255)]).astype(
+        np.uint8
+    )
 
 
 def augment_hsv(image: np.ndarray, gains: np.ndarray) -> np.ndarray:

@@ -116,9 +116,7 @@ def _train_entry(example: RawExample, size: int) -> tuple[np.ndarray, np.ndarray
 
 def build_train_split(source: ExampleSource, size: int, num_workers: int) -> TrainSplit:
     """Read, resize to long side ``size`` and drop ``difficult`` objects (YOLOv5's labels)."""
-    entries = parallel_map(
-        lambda item: _train_entry(source.read(item), size), source.items, num_workers
-    )
+    entries = parallel_map(lambda item: _train_entry(source.read(item), size), source.items, num_workers)
     if not entries:
         raise ValueError("the training split is empty")
     images, boxes, classes = (list(column) for column in zip(*entries))
@@ -136,9 +134,7 @@ def _eval_entry(example: RawExample, size: int) -> tuple:
 
 def build_eval_split(source: ExampleSource, size: int, num_workers: int) -> EvalSplit:
     """Read and letterbox to ``size``; keep all objects, ``difficult`` ones flagged."""
-    entries = parallel_map(
-        lambda item: _eval_entry(source.read(item), size), source.items, num_workers
-    )
+    entries = parallel_map(lambda item: _eval_entry(source.read(item), size), source.items, num_workers)
     if not entries:
         raise ValueError("the evaluation split is empty")
     images, orig_hw, gain, pad, boxes, classes, difficult = zip(*entries)
@@ -254,9 +250,7 @@ class DetectionData:
                 raise ValueError(f"{arg} must be an integer >= 0, got {value!r}")
         _check_positive("prefetch", prefetch)
         if self.steps_per_epoch(batch_size) == 0:
-            raise ValueError(
-                f"batch_size must be <= the {self.num_train} training images, got {batch_size}"
-            )
+            raise ValueError(f"batch_size must be <= the {self.num_train} training images, got {batch_size}")
         return self._augmented_batches(epoch, batch_size, seed, prefetch)
 
     def _augmented_batches(
@@ -268,9 +262,7 @@ class DetectionData:
 
         def submit(step: int) -> list:
             positions = range(step * batch_size, (step + 1) * batch_size)
-            return [
-                pool.submit(self.train_example, seed, epoch, p, int(order[p])) for p in positions
-            ]
+            return [pool.submit(self.train_example, seed, epoch, p, int(order[p])) for p in positions]
 
         try:
             pending = collections.deque(submit(step) for step in range(min(prefetch, steps)))
@@ -305,8 +297,8 @@ class DetectionData:
 
         Each batch: ``image`` uint8 ``[B, S, S, 3]`` (letterboxed), ``index`` int32 ``[B]``,
         ``orig_hw`` int32 ``[B, 2]``, ``gain`` float32 ``[B]``, ``pad`` float32 ``[B, 2]`` (map
-        predictions back with :func:`snnjax.boxes.scale_boxes` with ``ratio_pad=((gain, gain), pad)``), and the ground truth
-        ``gt_boxes`` float32 ``[B, G, 4]`` (xyxy, original pixels), ``gt_classes`` int32,
+        predictions back with :func:`snnjax.boxes.scale_boxes` with ``ratio_pad=((gain, gain), pad)``),
+        and the ground truth ``gt_boxes`` float32 ``[B, G, 4]`` (xyxy, original pixels), ``gt_classes`` int32,
         ``gt_difficult`` and ``gt_valid`` bool ``[B, G]``.
         """
         _check_positive("batch_size", batch_size)
@@ -329,9 +321,7 @@ class DetectionData:
             short = batch_size - (stop - start)
             batch = {k: _pad_rows(v[start:stop], short) for k, v in fields.items()}
             batch["gain"][stop - start :] = 1.0
-            batch["index"] = np.concatenate(
-                [np.arange(start, stop, dtype=np.int32), np.full(short, -1, np.int32)]
-            )
+            batch["index"] = np.concatenate([np.arange(start, stop, dtype=np.int32), np.full(short, -1, np.int32)])
             yield batch
 
 

@@ -55,14 +55,10 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def _colour(rng: np.random.Generator, cls: int, num_classes: int) -> np.ndarray:
     bands = math.ceil(num_classes / len(SHAPES))
     hue = (cls // len(SHAPES) + rng.uniform(0.15, 0.85)) / bands
-    return np.array(
-        colorsys.hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0)), np.float32
-    )
+    return np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0)), np.float32)
 
 
-def synthetic_example(
-    rng: np.random.Generator, image_size: int, num_classes: int, max_objects: int
-) -> RawExample:
+def synthetic_example(rng: np.random.Generator, image_size: int, num_classes: int, max_objects: int) -> RawExample:
     """One image with its exact normalised xyxy boxes, classes and occlusion flags."""
     long, short = image_size, int(rng.uniform(0.6, 1.0) * image_size)
     h, w = (long, short) if rng.uniform() < 0.5 else (short, long)

@@ -24,9 +24,7 @@ def resize_long_side(image: np.ndarray, size: int, *, augment: bool) -> np.ndarr
     return cv2.resize(image, new_wh, interpolation=interpolation)
 
 
-def letterbox(
-    image: np.ndarray, size: int, *, augment: bool = False
-) -> tuple[np.ndarray, float, tuple[int, int]]:
+def letterbox(image: np.ndarray, size: int, *, augment: bool = False) -> tuple[np.ndarray, float, tuple[int, int]]:
     """Letterbox uint8 ``[H0, W0, 3]`` into ``[size, size, 3]`` (YOLOv5 ``letterbox``, auto=False).
 
     Returns ``(image, gain, (pad_x, pad_y))``: a pixel ``(x0, y0)`` of the input lands at
@@ -40,4 +38,3 @@ def letterbox(
     out = np.full((size, size, image.shape[2]), PAD_VALUE, np.uint8)
     out[pad_y : pad_y + h, pad_x : pad_x + w] = resized
     return out, size / max(h0, w0), (pad_x, pad_y)
-

@@ -19,16 +19,14 @@ REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def _check_images(path: str, key: str, x: np.ndarray) -> None:
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[0] == 0:
         raise ValueError(
-            f"{path}: {key!r} must be a non-empty uint8 array [N, H, W, C] (NHWC), "
-            f"got {x.dtype} {x.shape}"
+            f"{path}: {key!r} must be a non-empty uint8 array [N, H, W, C] (NHWC), got {x.dtype} {x.shape}"
         )
 
 
 def _check_labels(path: str, key: str, y: np.ndarray, n: int) -> None:
     if not np.issubdtype(y.dtype, np.integer) or y.shape != (n,):
         raise ValueError(
-            f"{path}: {key!r} must be an integer array of shape ({n},) (one label per image), "
-            f"got {y.dtype} {y.shape}"
+            f"{path}: {key!r} must be an integer array of shape ({n},) (one label per image), got {y.dtype} {y.shape}"
         )
 
 
@@ -40,8 +38,7 @@ def load_npz(path: str) -> ClassificationData:
         missing = [k for k in REQUIRED_KEYS if k not in archive.files]
         if missing:
             raise ValueError(
-                f"{path}: missing key(s) {missing}; required {list(REQUIRED_KEYS)}, "
-                f"found {sorted(archive.files)}"
+                f"{path}: missing key(s) {missing}; required {list(REQUIRED_KEYS)}, found {sorted(archive.files)}"
             )
         arrays = {k: archive[k] for k in REQUIRED_KEYS}
         declared = archive["num_classes"] if "num_classes" in archive.files else None
@@ -63,10 +60,7 @@ def load_npz(path: str) -> ClassificationData:
     for key in ("y_train", "y_test"):
         y = arrays[key]
         if y.min() < 0 or y.max() >= num_classes:
-            raise ValueError(
-                f"{path}: {key!r} labels must lie in [0, {num_classes}), "
-                f"got range [{y.min()}, {y.max()}]"
-            )
+            raise ValueError(f"{path}: {key!r} labels must lie in [0, {num_classes}), got range [{y.min()}, {y.max()}]")
     mean, std = channel_stats(arrays["x_train"])
     return ClassificationData(
         x_train=arrays["x_train"],

@@ -29,9 +29,7 @@ def prepare(name: str, data_dir: str | None = None) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("datasets", nargs="+", help="tfds names, e.g. cifar10 cifar100 voc/2007")
-    parser.add_argument(
-        "--data_dir", default=None, help="target directory (default: tfds' own default)"
-    )
+    parser.add_argument("--data_dir", default=None, help="target directory (default: tfds' own default)")
     args = parser.parse_args(argv)
     for name in args.datasets:
         print(f"{name}: prepared in {prepare(name, args.data_dir)}")

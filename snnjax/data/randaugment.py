@@ -266,7 +266,5 @@ def rand_augment(
         op = jnp.minimum(u[0] * len(OPS), len(OPS) - 1).astype(jnp.int32)
         m = jnp.clip(magnitude + magnitude_std * ndtri(u[3]), 0.0, 10.0)
         arg = level_to_arg(op, m, u[2] < 0.5)
-        images = jnp.where(
-            (u[1] < prob)[:, None, None, None], apply_ops(images, op, arg, fill), images
-        )
+        images = jnp.where((u[1] < prob)[:, None, None, None], apply_ops(images, op, arg, fill), images)
     return images

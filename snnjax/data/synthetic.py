@@ -88,9 +88,7 @@ def _images(rng, labels, attrs, size, channels) -> np.ndarray:
 def _split(rng, labels, attrs, size, channels) -> np.ndarray:
     """Images for ``labels``, generated ``_CHUNK`` at a time."""
     chunks = range(0, labels.shape[0], _CHUNK)
-    return np.concatenate(
-        [_images(rng, labels[i : i + _CHUNK], attrs, size, channels) for i in chunks]
-    )
+    return np.concatenate([_images(rng, labels[i : i + _CHUNK], attrs, size, channels) for i in chunks])
 
 
 def _labels(rng, n: int, num_classes: int) -> np.ndarray:

@@ -53,8 +53,7 @@ def voc_examples(
         for spec in (TRAIN_SPLITS, TEST_SPLITS)
     ]
     train, test = (
-        ExampleSource(_records([s for sources, _ in role for s in sources]), parse_voc_record)
-        for role in opened
+        ExampleSource(_records([s for sources, _ in role for s in sources]), parse_voc_record) for role in opened
     )
     info = opened[1][0][1]
     return train, test, tuple(info.features["objects"]["label"].names)

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from snnjax.metrics.ap import average_precision, best_f1_point
 from snnjax.boxes import scale_boxes
+from snnjax.metrics.ap import average_precision, best_f1_point
 from snnjax.metrics.matching import match_detections
 from snnjax.metrics.nms import non_max_suppression
 
@@ -24,6 +25,7 @@ IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 @dataclass(frozen=True)
 class Rule:
     """How a benchmark matches and scores: see ``match_detections`` and ``average_precision``."""
+
     drop_difficult: bool  # remove difficult GTs (YOLOv5's VOC labels) rather than ignore detections on them
     pixel_offset: float  # 1: VOC's inclusive-pixel areas (x2 − x1 + 1)
     ap_method: str
@@ -45,8 +47,9 @@ def _concat(items: Sequence[Any], name: str, width: int | None, num_images: int)
     arrays = [a.reshape(empty) if a.size == 0 else a for a in arrays]
     for i, a in enumerate(arrays):
         if a.ndim != len(empty) or a.shape[1:] != empty[1:]:
-            raise ValueError(f"{name}[{i}] must have shape {'[n]' if width is None else f'[n, {width}]'}, "
-                             f"got {a.shape}")
+            raise ValueError(
+                f"{name}[{i}] must have shape {'[n]' if width is None else f'[n, {width}]'}, got {a.shape}"
+            )
     return np.concatenate([np.zeros(empty)] + arrays), np.repeat(np.arange(num_images), [len(a) for a in arrays])
 
 
@@ -58,8 +61,15 @@ def _class_ids(values: np.ndarray, name: str, num_classes: int | None) -> np.nda
     return ids
 
 
-def _ap_table(tp: np.ndarray, ignored: np.ndarray, score: np.ndarray, det_class: np.ndarray, classes: np.ndarray,
-              num_labels: np.ndarray, method: str) -> tuple[np.ndarray, list]:
+def _ap_table(
+    tp: np.ndarray,
+    ignored: np.ndarray,
+    score: np.ndarray,
+    det_class: np.ndarray,
+    classes: np.ndarray,
+    num_labels: np.ndarray,
+    method: str,
+) -> tuple[np.ndarray, list]:
     """AP ``[C, T]`` per class and threshold from ranked TP flags, leaving out ignored detections:
     recall = cumulative TP / labels, precision = cumulative TP / rank. Also returns each class's
     (score, recall, precision) curve at the first threshold."""
@@ -78,8 +88,13 @@ def _ap_table(tp: np.ndarray, ignored: np.ndarray, score: np.ndarray, det_class:
     return ap, curves
 
 
-def evaluate(preds: Sequence[Any], gts: Sequence[Any], difficult: Sequence[Any] | None = None,
-             rule: str = "yolov5", num_classes: int | None = None) -> dict[str, Any]:
+def evaluate(
+    preds: Sequence[Any],
+    gts: Sequence[Any],
+    difficult: Sequence[Any] | None = None,
+    rule: str = "yolov5",
+    num_classes: int | None = None,
+) -> dict[str, Any]:
     """mAP of a dataset's detections.
 
     preds: per image ``[N, 6]`` (x1, y1, x2, y2, score, class); gts: per image ``[M, 5]``
@@ -122,17 +137,33 @@ def evaluate(preds: Sequence[Any], gts: Sequence[Any], difficult: Sequence[Any] 
 
     order = np.argsort(-det[:, 4], kind="stable")
     det, det_image, det_class = det[order], det_image[order], det_class[order]
-    tp, ignored = match_detections(det_image, det[:, :4], det_class, gt_image, gt[:, :4], gt_class, gt_difficult,
-                                   IOU_THRESHOLDS, pixel_offset=config.pixel_offset)
+    tp, ignored = match_detections(
+        det_image,
+        det[:, :4],
+        det_class,
+        gt_image,
+        gt[:, :4],
+        gt_class,
+        gt_difficult,
+        IOU_THRESHOLDS,
+        pixel_offset=config.pixel_offset,
+    )
 
     classes, num_labels = np.unique(gt_class[~gt_difficult], return_counts=True)
     ap, curves = _ap_table(tp, ignored, det[:, 4], det_class, classes, num_labels, config.ap_method)
     precision, recall, f1_conf = best_f1_point(curves)
     mean = lambda x: float(x.mean()) if x.size else 0.0
     return {
-        "map50": mean(ap[:, 0]), "map50_95": mean(ap), "classes": classes, "num_labels": num_labels,
-        "ap50_per_class": ap[:, 0], "ap_per_class": ap,
-        "precision": mean(precision), "recall": mean(recall),
-        "precision_per_class": precision, "recall_per_class": recall, "f1_conf": f1_conf,
+        "map50": mean(ap[:, 0]),
+        "map50_95": mean(ap),
+        "classes": classes,
+        "num_labels": num_labels,
+        "ap50_per_class": ap[:, 0],
+        "ap_per_class": ap,
+        "precision": mean(precision),
+        "recall": mean(recall),
+        "precision_per_class": precision,
+        "recall_per_class": recall,
+        "f1_conf": f1_conf,
         "iou_thresholds": IOU_THRESHOLDS,
     }

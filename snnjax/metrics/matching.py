@@ -27,9 +27,18 @@ def _first_of_each(values: np.ndarray, size: int) -> np.ndarray:
     return first[first < len(values)]
 
 
-def match_detections(det_image: np.ndarray, det_box: np.ndarray, det_class: np.ndarray,
-                     gt_image: np.ndarray, gt_box: np.ndarray, gt_class: np.ndarray, gt_difficult: np.ndarray,
-                     thresholds: np.ndarray, *, pixel_offset: float) -> tuple[np.ndarray, np.ndarray]:
+def match_detections(
+    det_image: np.ndarray,
+    det_box: np.ndarray,
+    det_class: np.ndarray,
+    gt_image: np.ndarray,
+    gt_box: np.ndarray,
+    gt_class: np.ndarray,
+    gt_difficult: np.ndarray,
+    thresholds: np.ndarray,
+    *,
+    pixel_offset: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy matching of detections, given best first, at each IoU threshold t.
 
     Each detection d takes the GT g(d) of its image and class with the highest IoU (the first on ties,
@@ -43,8 +52,9 @@ def match_detections(det_image: np.ndarray, det_box: np.ndarray, det_class: np.n
     """
     num_classes = int(max(det_class.max(initial=-1), gt_class.max(initial=-1))) + 1
     num_images = int(max(det_image.max(initial=-1), gt_image.max(initial=-1))) + 1
-    det, gt, starts = _pairs(det_image * num_classes + det_class, gt_image * num_classes + gt_class,
-                             num_images * num_classes)
+    det, gt, starts = _pairs(
+        det_image * num_classes + det_class, gt_image * num_classes + gt_class, num_images * num_classes
+    )
     iou = box_iou(det_box[det], gt_box[gt], pixel_offset)
     has_pair = np.bincount(det, minlength=len(det_image)) > 0
     best_iou = np.full(len(det_image), -np.inf)

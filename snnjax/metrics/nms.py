@@ -37,8 +37,7 @@ def _candidates(decoded: jax.Array, conf_thres: float, multi_label: bool):
     return jnp.where(valid, best, -jnp.inf), classes, jnp.broadcast_to(jnp.arange(n), best.shape)
 
 
-def _greedy_nms(boxes: jax.Array, classes: jax.Array, num_valid: jax.Array, iou_thres: float, max_det: int,
-                chunk: int):
+def _greedy_nms(boxes: jax.Array, classes: jax.Array, num_valid: jax.Array, iou_thres: float, max_det: int, chunk: int):
     """Greedy class-aware NMS over candidates sorted by score: boxes ``[B, K, 4]``, classes ``[B, K]``,
     the first ``num_valid [B]`` of each row being real.
 
@@ -90,11 +89,19 @@ def _greedy_nms(boxes: jax.Array, classes: jax.Array, num_valid: jax.Array, iou_
     return keep, count
 
 
-@functools.partial(jax.jit, static_argnames=("conf_thres", "iou_thres", "multi_label", "max_det", "max_candidates",
-                                             "chunk"))
-def non_max_suppression(decoded: jax.Array, *, conf_thres: float = 0.001, iou_thres: float = 0.6,
-                        multi_label: bool = True, max_det: int = 300, max_candidates: int = MAX_CANDIDATES,
-                        chunk: int = 1024) -> tuple[jax.Array, jax.Array]:
+@functools.partial(
+    jax.jit, static_argnames=("conf_thres", "iou_thres", "multi_label", "max_det", "max_candidates", "chunk")
+)
+def non_max_suppression(
+    decoded: jax.Array,
+    *,
+    conf_thres: float = 0.001,
+    iou_thres: float = 0.6,
+    multi_label: bool = True,
+    max_det: int = 300,
+    max_candidates: int = MAX_CANDIDATES,
+    chunk: int = 1024,
+) -> tuple[jax.Array, jax.Array]:
     """YOLOv5 NMS (spec §4.1) on decoded predictions ``[B, N, 5 + nc]`` (xywh pixels, obj, class probs).
 
     1. candidates: obj > conf_thres; score = obj·cls; multi-label: each (box, class) with
@@ -110,8 +117,9 @@ def non_max_suppression(decoded: jax.Array, *, conf_thres: float = 0.001, iou_th
     ``[B, max_det, 6]`` = (x1, y1, x2, y2, score, class), best first, rows ≥ count zero, and
     ``count [B]`` int32.
     """
-    _check(decoded.ndim == 3 and decoded.shape[-1] >= 6, "decoded", decoded.shape,
-           "an array [B, N, 5 + nc] with nc >= 1")
+    _check(
+        decoded.ndim == 3 and decoded.shape[-1] >= 6, "decoded", decoded.shape, "an array [B, N, 5 + nc] with nc >= 1"
+    )
     _check(0 <= conf_thres < 1, "conf_thres", conf_thres, "in [0, 1)")
     _check(0 <= iou_thres <= 1, "iou_thres", iou_thres, "in [0, 1]")
     _check(isinstance(max_det, int) and max_det > 0, "max_det", max_det, "a positive int")
@@ -125,7 +133,13 @@ def non_max_suppression(decoded: jax.Array, *, conf_thres: float = 0.001, iou_th
     boxes = jnp.take_along_axis(xywh_to_xyxy(decoded[..., :4]), box_index[..., None], axis=1)
     keep, count = _greedy_nms(boxes, classes, (top > -jnp.inf).sum(-1), iou_thres, max_det, chunk)
     gather = lambda x: jnp.take_along_axis(x, keep, axis=1)
-    detections = jnp.concatenate([jnp.take_along_axis(boxes, keep[..., None], axis=1),
-                                  gather(top)[..., None], gather(classes)[..., None].astype(top.dtype)], -1)
+    detections = jnp.concatenate(
+        [
+            jnp.take_along_axis(boxes, keep[..., None], axis=1),
+            gather(top)[..., None],
+            gather(classes)[..., None].astype(top.dtype),
+        ],
+        -1,
+    )
     filled = jnp.arange(max_det) < count[:, None]
     return jnp.where(filled[..., None], detections, 0), count

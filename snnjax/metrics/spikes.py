@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +37,9 @@ def shuffle_time(spikes: jax.Array, key: jax.Array) -> jax.Array:
     return jnp.take_along_axis(spikes, order, axis=0)
 
 
-def shuffle_time_interceptor(key: jax.Array, T: int | None = None,
-                             neurons: tuple[type, ...] = (LIF, LearnableLIF)) -> Callable:
+def shuffle_time_interceptor(
+    key: jax.Array, T: int | None = None, neurons: tuple[type, ...] = (LIF, LearnableLIF)
+) -> Callable:
     """A Flax method interceptor applying :func:`shuffle_time` to the output of every neuron module.
 
     Use as ``with nn.intercept_methods(shuffle_time_interceptor(key)): model.apply(...)``; the model
@@ -58,4 +60,3 @@ def shuffle_time_interceptor(key: jax.Array, T: int | None = None,
         return shuffle_time(merged, sub).reshape(out.shape)
 
     return interceptor
-

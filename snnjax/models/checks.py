@@ -18,5 +18,9 @@ def check(ok: bool, attr: str, value, accepted: str) -> None:
 
 def check_dtype(dtype) -> None:
     """Raises ``ValueError`` unless ``dtype`` is None or a floating dtype (a model's compute dtype)."""
-    check(dtype is None or jnp.issubdtype(dtype, jnp.floating), "dtype", dtype,
-          "None or a floating dtype, e.g. jnp.bfloat16")
+    check(
+        dtype is None or jnp.issubdtype(dtype, jnp.floating),
+        "dtype",
+        dtype,
+        "None or a floating dtype, e.g. jnp.bfloat16",
+    )

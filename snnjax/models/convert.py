@@ -33,8 +33,12 @@ _LAYOUTS = {  # layout -> (PyTorch to Flax, Flax to PyTorch)
     "linear": (lambda w: w.T, lambda w: w.T),
     "vector": (lambda w: w, lambda w: w),
 }
-_BN = (("weight", "params", "scale"), ("bias", "params", "bias"),
-       ("running_mean", "batch_stats", "mean"), ("running_var", "batch_stats", "var"))
+_BN = (
+    ("weight", "params", "scale"),
+    ("bias", "params", "bias"),
+    ("running_mean", "batch_stats", "mean"),
+    ("running_var", "batch_stats", "var"),
+)
 
 
 def _conv_bn(torch_name: str, flax_path: Path, layout: str, bias: bool = False) -> Iterator[tuple]:
@@ -163,7 +167,8 @@ def export_official_qkformer(variables: Mapping, model: QKFormer) -> dict[str, n
     _check_model(model)
     flat = traverse_util.flatten_dict(variables)
     return {
-        name: np.zeros((), np.int64) if layout == "counter"
+        name: np.zeros((), np.int64)
+        if layout == "counter"
         else np.ascontiguousarray(_LAYOUTS[layout][1](np.asarray(flat[path])))
         for name, path, layout in official_names(model.depth)
     }

@@ -49,11 +49,30 @@ class Layers:
         """Spikes of the configured neuron over the leading (time) axis of ``x``."""
         return self.spiking.spikes(x, name, v_threshold)
 
-    def conv_bn(self, x: jax.Array, features: int, name: str, train: bool, *, kernel: int = 1,
-                strides: int = 1, use_bias: bool = False, pool: bool = False) -> jax.Array:
+    def conv_bn(
+        self,
+        x: jax.Array,
+        features: int,
+        name: str,
+        train: bool,
+        *,
+        kernel: int = 1,
+        strides: int = 1,
+        use_bias: bool = False,
+        pool: bool = False,
+    ) -> jax.Array:
         """ConvBN named ``name`` (PyTorch ``{name}_conv``/``{name}_bn``), "same" padding, time folded."""
-        return ConvBN(features, (kernel, kernel), (strides, strides), padding=kernel // 2, use_bias=use_bias,
-                      pool=pool, bn_scale_init=self.spiking.bn_scale, dtype=self.dtype, name=name)(x, train)
+        return ConvBN(
+            features,
+            (kernel, kernel),
+            (strides, strides),
+            padding=kernel // 2,
+            use_bias=use_bias,
+            pool=pool,
+            bn_scale_init=self.spiking.bn_scale,
+            dtype=self.dtype,
+            name=name,
+        )(x, train)
 
     def conv_bn_lif(self, x: jax.Array, features: int, name: str, train: bool, **conv_kwargs) -> jax.Array:
         """LIF(BN(Conv(x))), the LIF named ``{name}_lif``."""
@@ -194,17 +213,29 @@ class QKFormer(nn.Module):
     def _validate(self, x: jax.Array) -> None:
         check(is_int(self.num_heads) and self.num_heads >= 1, "num_heads", self.num_heads, "an int >= 1")
         multiple = math.lcm(8, 4 * self.num_heads)
-        check(is_int(self.embed_dim) and self.embed_dim > 0 and self.embed_dim % multiple == 0, "embed_dim",
-              self.embed_dim, f"a positive multiple of {multiple} (D/4 split into {self.num_heads} heads, D/8 stem)")
+        check(
+            is_int(self.embed_dim) and self.embed_dim > 0 and self.embed_dim % multiple == 0,
+            "embed_dim",
+            self.embed_dim,
+            f"a positive multiple of {multiple} (D/4 split into {self.num_heads} heads, D/8 stem)",
+        )
         check(is_int(self.depth) and self.depth >= 2, "depth", self.depth, "an int >= 2")
         check(is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an int >= 1")
-        check(isinstance(self.mlp_ratio, (int, float)) and int(self.embed_dim // 4 * self.mlp_ratio) >= 1,
-              "mlp_ratio", self.mlp_ratio, "a number > 0 with int(embed_dim / 4 * mlp_ratio) >= 1")
+        check(
+            isinstance(self.mlp_ratio, (int, float)) and int(self.embed_dim // 4 * self.mlp_ratio) >= 1,
+            "mlp_ratio",
+            self.mlp_ratio,
+            "a number > 0 with int(embed_dim / 4 * mlp_ratio) >= 1",
+        )
         check(isinstance(self.spiking, SpikingConfig), "spiking", self.spiking, "a SpikingConfig")
         self.spiking.validate()
         check(isinstance(self.official_ssa_scan, bool), "official_ssa_scan", self.official_ssa_scan, "True or False")
-        check(not self.official_ssa_scan or self.spiking.neuron == "lif", "official_ssa_scan", self.official_ssa_scan,
-              "True only with neuron='lif' (the learnable LIF has per-time-step params, the bug scans T·B steps)")
+        check(
+            not self.official_ssa_scan or self.spiking.neuron == "lif",
+            "official_ssa_scan",
+            self.official_ssa_scan,
+            "True only with neuron='lif' (the learnable LIF has per-time-step params, the bug scans T·B steps)",
+        )
         check_dtype(self.dtype)
         check(x.ndim == 4, "x", x.shape, "images [B, H, W, C]")
 
@@ -221,8 +252,9 @@ class QKFormer(nn.Module):
         x = Block(token_attention=True, **block, name="stage2_0")(x, train)
         x = PatchEmbeddingStage(D, layers, name="patch_embed3")(x, train)
         for i in range(self.depth - 2):
-            x = Block(token_attention=False, **block, official_ssa_scan=self.official_ssa_scan,
-                      name=f"stage3_{i}")(x, train)
+            x = Block(token_attention=False, **block, official_ssa_scan=self.official_ssa_scan, name=f"stage3_{i}")(
+                x, train
+            )
         features = jnp.mean(x, axis=(0, 2, 3), dtype=jnp.float32)
         return nn.Dense(self.num_classes, kernel_init=head_init, name="head")(features)
 
@@ -231,6 +263,8 @@ def qkformer(name: str, **kwargs) -> QKFormer:
     """QKFormer named "L-D" (depth L >= 2, embed_dim D a multiple of 32), e.g. "3-256" or "4-384"."""
     match = re.fullmatch(r"(\d+)-(\d+)", name) if isinstance(name, str) else None
     if match is None or int(match[1]) < 2 or int(match[2]) < 32 or int(match[2]) % 32:
-        raise ValueError(f"model: got {name!r}; accepted: 'L-D' with depth L >= 2 and embed_dim D a multiple "
-                         "of 32, e.g. '3-256' (paper) or '4-384' (official CIFAR config)")
+        raise ValueError(
+            f"model: got {name!r}; accepted: 'L-D' with depth L >= 2 and embed_dim D a multiple "
+            "of 32, e.g. '3-256' (paper) or '4-384' (official CIFAR config)"
+        )
     return QKFormer(embed_dim=int(match[2]), depth=int(match[1]), **kwargs)

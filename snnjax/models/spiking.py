@@ -52,23 +52,48 @@ class SpikingConfig:
         check(self.encoding in KINDS, "encoding", self.encoding, ", ".join(map(repr, KINDS)))
         for attr in ("learnable_threshold", "learnable_conv", "surrogate_gradient", "detach_reset"):
             check(isinstance(getattr(self, attr), bool), attr, getattr(self, attr), "True or False")
-        check(self.encoding != "direct" or self.learnable_conv, "learnable_conv", self.learnable_conv,
-              "True with encoding='direct' (it feeds the first conv's output to a LIF)")
-        check(self.lc_channels is None or (is_int(self.lc_channels) and self.lc_channels >= 1), "lc_channels",
-              self.lc_channels, "None or an int >= 1")
+        check(
+            self.encoding != "direct" or self.learnable_conv,
+            "learnable_conv",
+            self.learnable_conv,
+            "True with encoding='direct' (it feeds the first conv's output to a LIF)",
+        )
+        check(
+            self.lc_channels is None or (is_int(self.lc_channels) and self.lc_channels >= 1),
+            "lc_channels",
+            self.lc_channels,
+            "None or an int >= 1",
+        )
         check(self.neuron in NEURONS, "neuron", self.neuron, ", ".join(map(repr, NEURONS)))
-        check(isinstance(self.tau, (int, float)) and not isinstance(self.tau, bool) and self.tau > 1, "tau",
-              self.tau, "a number > 1")
-        check(self.v_reset is None or (isinstance(self.v_reset, (int, float)) and not isinstance(self.v_reset, bool)),
-              "v_reset", self.v_reset, "None (soft reset) or a number (hard reset)")
+        check(
+            isinstance(self.tau, (int, float)) and not isinstance(self.tau, bool) and self.tau > 1,
+            "tau",
+            self.tau,
+            "a number > 1",
+        )
+        check(
+            self.v_reset is None or (isinstance(self.v_reset, (int, float)) and not isinstance(self.v_reset, bool)),
+            "v_reset",
+            self.v_reset,
+            "None (soft reset) or a number (hard reset)",
+        )
         get(self.surrogate)
-        check(isinstance(self.bn_scale, (int, float)) and not isinstance(self.bn_scale, bool) and self.bn_scale > 0,
-              "bn_scale", self.bn_scale, "a number > 0")
+        check(
+            isinstance(self.bn_scale, (int, float)) and not isinstance(self.bn_scale, bool) and self.bn_scale > 0,
+            "bn_scale",
+            self.bn_scale,
+            "a number > 0",
+        )
 
     def neuron_kwargs(self, v_threshold: float = 1.0) -> dict:
         """Keyword arguments of the ``NEURONS[neuron]`` module."""
-        return dict(tau=self.tau, v_threshold=v_threshold, v_reset=self.v_reset, detach_reset=self.detach_reset,
-                    surrogate=get(self.surrogate))
+        return dict(
+            tau=self.tau,
+            v_threshold=v_threshold,
+            v_reset=self.v_reset,
+            detach_reset=self.detach_reset,
+            surrogate=get(self.surrogate),
+        )
 
     def spikes(self, x: jax.Array, name: str, v_threshold: float = 1.0) -> jax.Array:
         """Spikes of a neuron submodule named ``name`` over the leading (time) axis of ``x``; call it
@@ -79,7 +104,17 @@ class SpikingConfig:
         """The model's ``TemporalEncoder`` with stem width ``features``; ``geometry``: the LC conv's
         ``lc_kernel_size``/``lc_strides``/``lc_padding`` and ``bn_momentum``/``bn_epsilon``."""
         return TemporalEncoder(
-            kind=self.encoding, T=self.T, features=features, learnable_threshold=self.learnable_threshold,
-            learnable_conv=self.learnable_conv, surrogate_gradient=self.surrogate_gradient,
-            lc_channels=self.lc_channels, surrogate=get(self.surrogate), neuron=self.neuron,
-            neuron_kwargs=self.neuron_kwargs(), dtype=dtype, name=name, **geometry)
+            kind=self.encoding,
+            T=self.T,
+            features=features,
+            learnable_threshold=self.learnable_threshold,
+            learnable_conv=self.learnable_conv,
+            surrogate_gradient=self.surrogate_gradient,
+            lc_channels=self.lc_channels,
+            surrogate=get(self.surrogate),
+            neuron=self.neuron,
+            neuron_kwargs=self.neuron_kwargs(),
+            dtype=dtype,
+            name=name,
+            **geometry,
+        )

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -33,9 +34,10 @@ from snnjax.models.spiking import SpikingConfig
 MODES = ("snn", "ann")
 STRIDES = (8, 16, 32)
 # Anchors (w, h) in input pixels, per level P3/8, P4/16, P5/32 (§1.3); not rescaled with the image size.
-ANCHORS = np.array([[[10, 13], [16, 30], [33, 23]],
-                    [[30, 61], [62, 45], [59, 119]],
-                    [[116, 90], [156, 198], [373, 326]]], dtype=np.float32)
+ANCHORS = np.array(
+    [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], [[116, 90], [156, 198], [373, 326]]],
+    dtype=np.float32,
+)
 NUM_ANCHORS = ANCHORS.shape[1]
 # YOLOv5's initialize_weights: BN eps 1e-3, momentum 0.03 in PyTorch's convention = 0.97 in Flax's.
 BN_MOMENTUM = 0.97
@@ -63,8 +65,9 @@ def upsample(x: jax.Array) -> jax.Array:
     return jnp.repeat(jnp.repeat(x, 2, axis=-3), 2, axis=-2)
 
 
-def decode(raw_levels: Sequence[jax.Array], anchors: np.ndarray | jax.Array = ANCHORS,
-           strides: Sequence[int] = STRIDES) -> jax.Array:
+def decode(
+    raw_levels: Sequence[jax.Array], anchors: np.ndarray | jax.Array = ANCHORS, strides: Sequence[int] = STRIDES
+) -> jax.Array:
     """Raw levels ``[B, ny, nx, 3, 5+nc]`` -> boxes ``[B, N, 5+nc]`` in input pixels (§1.3), σ = sigmoid(raw):
 
         xy = (2σ_xy − 0.5 + (cx, cy))·stride,   wh = (2σ_wh)²·anchor,   obj = σ_obj,   cls = σ_cls
@@ -73,8 +76,10 @@ def decode(raw_levels: Sequence[jax.Array], anchors: np.ndarray | jax.Array = AN
     """
     anchors = jnp.asarray(anchors, jnp.float32)
     if not len(raw_levels) == len(strides) == anchors.shape[0]:
-        raise ValueError(f"raw_levels: got {len(raw_levels)} levels for {len(strides)} strides and "
-                         f"{anchors.shape[0]} anchor sets; accepted: one of each per level")
+        raise ValueError(
+            f"raw_levels: got {len(raw_levels)} levels for {len(strides)} strides and "
+            f"{anchors.shape[0]} anchor sets; accepted: one of each per level"
+        )
     boxes = []
     for raw, stride, level_anchors in zip(raw_levels, strides, anchors):
         p = jax.nn.sigmoid(raw.astype(jnp.float32))
@@ -98,15 +103,32 @@ class Units:
     sew: str = "add"
     dtype: Any = None
 
-    def conv(self, x: jax.Array, features: int, name: str, train: bool, *, kernel: int = 1, stride: int = 1,
-             padding: int | None = None) -> jax.Array:
+    def conv(
+        self,
+        x: jax.Array,
+        features: int,
+        name: str,
+        train: bool,
+        *,
+        kernel: int = 1,
+        stride: int = 1,
+        padding: int | None = None,
+    ) -> jax.Array:
         """YOLOv5 Conv: act(BN(conv_k×k/s(x))) over ``[T, B, H, W, C]``, padding k//2 unless given.
 
         The ConvBN is named ``name``, the neuron ``{name}_lif``.
         """
-        y = ConvBN(features, (kernel, kernel), (stride, stride), padding=kernel // 2 if padding is None else padding,
-                   dtype=self.dtype, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON,
-                   bn_scale_init=1.0 if self.spiking is None else self.spiking.bn_scale, name=name)(x, train)
+        y = ConvBN(
+            features,
+            (kernel, kernel),
+            (stride, stride),
+            padding=kernel // 2 if padding is None else padding,
+            dtype=self.dtype,
+            bn_momentum=BN_MOMENTUM,
+            bn_epsilon=BN_EPSILON,
+            bn_scale_init=1.0 if self.spiking is None else self.spiking.bn_scale,
+            name=name,
+        )(x, train)
         if self.spiking is None:
             return nn.silu(y)
         return self.spiking.spikes(y, f"{name}_lif")
@@ -175,9 +197,14 @@ class Detect(nn.Module):
         outputs = []
         for i, (x, stride) in enumerate(zip(levels, STRIDES)):
             x = jnp.mean(x, axis=0)
-            y = nn.Conv(NUM_ANCHORS * (5 + self.num_classes), (1, 1), kernel_init=torch_conv_init,
-                        bias_init=detect_bias_init(x.shape[-1], stride, self.num_classes), dtype=self.dtype,
-                        name=f"m_{i}")(x)
+            y = nn.Conv(
+                NUM_ANCHORS * (5 + self.num_classes),
+                (1, 1),
+                kernel_init=torch_conv_init,
+                bias_init=detect_bias_init(x.shape[-1], stride, self.num_classes),
+                dtype=self.dtype,
+                name=f"m_{i}",
+            )(x)
             outputs.append(y.reshape(y.shape[:-1] + (NUM_ANCHORS, 5 + self.num_classes)).astype(jnp.float32))
         return tuple(outputs)
 
@@ -206,8 +233,12 @@ class YOLOv5n(nn.Module):
             self.spiking.validate()
             check(self.sew in SEW_MODES, "sew", self.sew, ", ".join(map(repr, SEW_MODES)))
         check_dtype(self.dtype)
-        check(images.ndim == 4 and images.shape[1] % 32 == 0 and images.shape[2] % 32 == 0, "images",
-              images.shape, "[B, H, W, C] with H and W multiples of 32")
+        check(
+            images.ndim == 4 and images.shape[1] % 32 == 0 and images.shape[2] % 32 == 0,
+            "images",
+            images.shape,
+            "[B, H, W, C] with H and W multiples of 32",
+        )
 
     def _stem(self, images: jax.Array, units: Units, train: bool) -> jax.Array:
         """Layer 0 (with the SNN's input stage): ``[B, H, W, 3] -> [T, B, H/2, W/2, C0]``."""
@@ -215,9 +246,14 @@ class YOLOv5n(nn.Module):
         if units.spiking is None:
             return units.conv(images[None], STEM_FEATURES, "model_0", train, **conv0)
         x = units.spiking.encoder(
-            STEM_FEATURES, self.dtype, lc_kernel_size=(STEM_KERNEL, STEM_KERNEL),
-            lc_strides=(STEM_STRIDE, STEM_STRIDE), lc_padding=STEM_PADDING, bn_momentum=BN_MOMENTUM,
-            bn_epsilon=BN_EPSILON)(images, train)
+            STEM_FEATURES,
+            self.dtype,
+            lc_kernel_size=(STEM_KERNEL, STEM_KERNEL),
+            lc_strides=(STEM_STRIDE, STEM_STRIDE),
+            lc_padding=STEM_PADDING,
+            bn_momentum=BN_MOMENTUM,
+            bn_epsilon=BN_EPSILON,
+        )(images, train)
         if units.spiking.learnable_conv:
             return x
         return units.conv(x, STEM_FEATURES, "model_0", train, **conv0)

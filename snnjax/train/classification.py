@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import flax.linen as nn
 import jax
@@ -25,10 +25,16 @@ from snnjax.models.qkformer import QKFormer, qkformer
 from snnjax.train import loop
 from snnjax.train.config import ClassificationConfig, ModelConfig, compute_dtype, to_dict
 
+
 def build_model(config: ModelConfig, num_classes: int) -> QKFormer:
     """The QKFormer described by ``config`` (raises ValueError naming a bad field)."""
-    return qkformer(config.name, num_classes=num_classes, spiking=config.spiking,
-                    official_ssa_scan=config.official_ssa_scan, dtype=compute_dtype(config.dtype))
+    return qkformer(
+        config.name,
+        num_classes=num_classes,
+        spiking=config.spiking,
+        official_ssa_scan=config.official_ssa_scan,
+        dtype=compute_dtype(config.dtype),
+    )
 
 
 def load_data(config: ClassificationConfig) -> datasets.ClassificationData:
@@ -36,8 +42,12 @@ def load_data(config: ClassificationConfig) -> datasets.ClassificationData:
     d = config.data
     options = {}
     if d.dataset == "synthetic":
-        options = dict(num_train=d.synthetic_train, num_test=d.synthetic_test,
-                       image_size=d.synthetic_image_size, seed=config.loop.seed)
+        options = dict(
+            num_train=d.synthetic_train,
+            num_test=d.synthetic_test,
+            image_size=d.synthetic_image_size,
+            seed=config.loop.seed,
+        )
     return datasets.load_classification(d.dataset, data_dir=d.data_dir, **options)
 
 
@@ -56,10 +66,13 @@ class ClassificationTask:
         self.steps_per_epoch = self.num_train // self.batch_size
         if self.steps_per_epoch < 1:
             raise ValueError(f"batch_size: {self.batch_size} exceeds the {self.num_train} training images")
-        self.data = loop.replicate({"x_train": data.x_train, "y_train": data.y_train,
-                                    "x_test": data.x_test, "y_test": data.y_test}, mesh)
-        self._permutation = jax.jit(lambda key: jax.random.permutation(key, self.num_train).astype(jnp.int32),
-                                    out_shardings=loop.replicated(mesh))
+        self.data = loop.replicate(
+            {"x_train": data.x_train, "y_train": data.y_train, "x_test": data.x_test, "y_test": data.y_test}, mesh
+        )
+        self._permutation = jax.jit(
+            lambda key: jax.random.permutation(key, self.num_train).astype(jnp.int32),
+            out_shardings=loop.replicated(mesh),
+        )
 
     def init_variables(self, rng: jax.Array) -> dict:
         x = jnp.zeros((1, *self.image_shape), jnp.float32)
@@ -78,12 +91,24 @@ class ClassificationTask:
         augment_rng, encoding_rng = jax.random.split(rng)
         d = self.config.data
         images, targets = datasets.augment_batch(
-            augment_rng, data["x_train"][idx], data["y_train"][idx], policy=d.augment,
-            num_classes=self.num_classes, mean=self.mean, std=self.std, label_smoothing=d.label_smoothing,
-            mixup_alpha=d.mixup_alpha, erase_prob=d.erase_prob)
+            augment_rng,
+            data["x_train"][idx],
+            data["y_train"][idx],
+            policy=d.augment,
+            num_classes=self.num_classes,
+            mean=self.mean,
+            std=self.std,
+            label_smoothing=d.label_smoothing,
+            mixup_alpha=d.mixup_alpha,
+            erase_prob=d.erase_prob,
+        )
         logits, updates = self.model.apply(
-            {"params": params, **model_state}, images, train=True, mutable=list(model_state),
-            rngs={"encoding": encoding_rng})
+            {"params": params, **model_state},
+            images,
+            train=True,
+            mutable=list(model_state),
+            rngs={"encoding": encoding_rng},
+        )
         loss = jnp.mean(optax.softmax_cross_entropy(logits, targets))
         accuracy = jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(targets, -1))
         return loss, (dict(updates), {"accuracy": accuracy})
@@ -100,11 +125,15 @@ class ClassificationTask:
         images = datasets.normalize(data["x_test"][idx], self.mean, self.std)
         labels = data["y_test"][idx]
         shuffle_rng, encoding_rng = jax.random.split(rng)
-        shuffling = (nn.intercept_methods(shuffle_time_interceptor(shuffle_rng, self.model.spiking.T))
-                     if self.config.shuffle_time else contextlib.nullcontext())
+        shuffling = (
+            nn.intercept_methods(shuffle_time_interceptor(shuffle_rng, self.model.spiking.T))
+            if self.config.shuffle_time
+            else contextlib.nullcontext()
+        )
         with shuffling:
-            logits, sown = self.model.apply(variables, images, train=False, mutable=["firing_rates"],
-                                            rngs={"encoding": encoding_rng})
+            logits, sown = self.model.apply(
+                variables, images, train=False, mutable=["firing_rates"], rngs={"encoding": encoding_rng}
+            )
         count = jnp.sum(valid)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         return {
@@ -117,8 +146,12 @@ class ClassificationTask:
     def summarize(self, sums: dict) -> dict:
         count = float(sums["count"])
         rates = {k: float(v) / count for k, v in sums["firing_rates"].items()}
-        return {"accuracy": float(sums["correct"]) / count, "loss": float(sums["loss"]) / count,
-                "firing_rates": rates, "mean_firing_rate": float(np.mean(list(rates.values()))) if rates else None}
+        return {
+            "accuracy": float(sums["correct"]) / count,
+            "loss": float(sums["loss"]) / count,
+            "firing_rates": rates,
+            "mean_firing_rate": float(np.mean(list(rates.values()))) if rates else None,
+        }
 
 
 def pretrained_variables(config: ClassificationConfig, model: QKFormer) -> dict | None:
@@ -144,8 +177,14 @@ def setup(config: ClassificationConfig) -> ClassificationTask:
 def train(task: ClassificationTask) -> dict:
     """Trains (or resumes, or reports the finished) run of ``task.config``; returns its results."""
     config = task.config
-    return loop.train(task, config.loop, config.optim, to_dict(config), task.mesh,
-                      init_variables=lambda: pretrained_variables(config, task.model))
+    return loop.train(
+        task,
+        config.loop,
+        config.optim,
+        to_dict(config),
+        task.mesh,
+        init_variables=lambda: pretrained_variables(config, task.model),
+    )
 
 
 def evaluate(task: ClassificationTask) -> dict:
@@ -156,8 +195,14 @@ def evaluate(task: ClassificationTask) -> dict:
     if variables is None:
         variables, source = loop.workdir_variables(config.loop.workdir, to_dict(config)), config.loop.workdir
     output = "eval_shuffle_time.json" if config.shuffle_time else "eval.json"
-    return loop.evaluate_only(task, config.loop, task.mesh, variables, output,
-                              {"source": source, "shuffle_time": config.shuffle_time, "config": to_dict(config)})
+    return loop.evaluate_only(
+        task,
+        config.loop,
+        task.mesh,
+        variables,
+        output,
+        {"source": source, "shuffle_time": config.shuffle_time, "config": to_dict(config)},
+    )
 
 
 def run(config: ClassificationConfig) -> dict:

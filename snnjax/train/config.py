@@ -197,11 +197,21 @@ class DetectionConfig:
 
 
 # Fields that never change a run's results: they may differ between a run and its resumption.
-RESUME_IGNORED = frozenset({
-    "loop.workdir", "loop.log_every", "loop.progress", "loop.num_devices", "loop.distributed",
-    "loop.coordinator_address", "loop.num_processes", "loop.process_id", "data.data_dir",
-    "eval_only", "shuffle_time",
-})
+RESUME_IGNORED = frozenset(
+    {
+        "loop.workdir",
+        "loop.log_every",
+        "loop.progress",
+        "loop.num_devices",
+        "loop.distributed",
+        "loop.coordinator_address",
+        "loop.num_processes",
+        "loop.process_id",
+        "data.data_dir",
+        "eval_only",
+        "shuffle_time",
+    }
+)
 
 
 class ConfigMismatchError(ValueError):
@@ -229,8 +239,11 @@ def config_differences(saved: dict, current: dict, ignored: frozenset = RESUME_I
     """Names of the fields (``section.field``) that differ, as ``name: saved -> current``."""
     old, new = flatten(saved), flatten(current)
     names = sorted((set(old) | set(new)) - ignored)
-    return [f"{n}: {old.get(n, '<absent>')!r} -> {new.get(n, '<absent>')!r}" for n in names
-            if old.get(n, "<absent>") != new.get(n, "<absent>")]
+    return [
+        f"{n}: {old.get(n, '<absent>')!r} -> {new.get(n, '<absent>')!r}"
+        for n in names
+        if old.get(n, "<absent>") != new.get(n, "<absent>")
+    ]
 
 
 def check_resume_config(workdir: str, config: dict, *, write: bool = True) -> bool:
@@ -247,7 +260,8 @@ def check_resume_config(workdir: str, config: dict, *, write: bool = True) -> bo
         if diff:
             raise ConfigMismatchError(
                 f"workdir {workdir!r} holds a run with a different config; differing fields: "
-                + "; ".join(diff) + ". Use another --workdir, or repeat the original flags to resume."
+                + "; ".join(diff)
+                + ". Use another --workdir, or repeat the original flags to resume."
             )
         return True
     if write:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,9 +46,11 @@ class LossConfig:
 def scaled_gains(config: LossConfig, num_classes: int, img_size: int, num_levels: int = 3) -> dict[str, float]:
     """train.py's gain scaling: box·3/nl, cls·nc/80·3/nl, obj·(img_size/640)²·3/nl."""
     level_scale = 3.0 / num_levels
-    return {"box": config.box * level_scale,
-            "cls": config.cls * num_classes / 80.0 * level_scale,
-            "obj": config.obj * (img_size / 640.0) ** 2 * level_scale}
+    return {
+        "box": config.box * level_scale,
+        "cls": config.cls * num_classes / 80.0 * level_scale,
+        "obj": config.obj * (img_size / 640.0) ** 2 * level_scale,
+    }
 
 
 class Targets(NamedTuple):
@@ -63,8 +66,15 @@ class Targets(NamedTuple):
     cls: jax.Array  # [B, K] int32
 
 
-def build_targets(boxes: jax.Array, classes: jax.Array, valid: jax.Array, *, grid_shape: tuple[int, int],
-                  anchors_grid: jax.Array, anchor_t: float) -> Targets:
+def build_targets(
+    boxes: jax.Array,
+    classes: jax.Array,
+    valid: jax.Array,
+    *,
+    grid_shape: tuple[int, int],
+    anchors_grid: jax.Array,
+    anchor_t: float,
+) -> Targets:
     """YOLOv5's build_targets for one level (spec §3.3), every candidate kept under a mask.
 
     gxy, gwh = (x, y, w, h)·(nx, ny, nx, ny); a (box, anchor) pair passes if max(r, 1/r) < anchor_t for
@@ -111,14 +121,15 @@ def bbox_ciou(box1: jax.Array, box2: jax.Array, eps: float = 1e-7) -> jax.Array:
     (x1, y1, w1, h1), (x2, y2, w2, h2) = jnp.moveaxis(box1, -1, 0), jnp.moveaxis(box2, -1, 0)
     b1x1, b1x2, b1y1, b1y2 = x1 - w1 / 2, x1 + w1 / 2, y1 - h1 / 2, y1 + h1 / 2
     b2x1, b2x2, b2y1, b2y2 = x2 - w2 / 2, x2 + w2 / 2, y2 - h2 / 2, y2 + h2 / 2
-    inter = (jnp.maximum(jnp.minimum(b1x2, b2x2) - jnp.maximum(b1x1, b2x1), 0.0)
-             * jnp.maximum(jnp.minimum(b1y2, b2y2) - jnp.maximum(b1y1, b2y1), 0.0))
+    inter = jnp.maximum(jnp.minimum(b1x2, b2x2) - jnp.maximum(b1x1, b2x1), 0.0) * jnp.maximum(
+        jnp.minimum(b1y2, b2y2) - jnp.maximum(b1y1, b2y1), 0.0
+    )
     iou = inter / (w1 * h1 + w2 * h2 - inter + eps)
     cw = jnp.maximum(b1x2, b2x2) - jnp.minimum(b1x1, b2x1)
     ch = jnp.maximum(b1y2, b2y2) - jnp.minimum(b1y1, b2y1)
-    c2 = cw ** 2 + ch ** 2 + eps
+    c2 = cw**2 + ch**2 + eps
     rho2 = ((b2x1 + b2x2 - b1x1 - b1x2) ** 2 + (b2y1 + b2y2 - b1y1 - b1y2) ** 2) / 4
-    v = (4 / math.pi ** 2) * (jnp.arctan(w2 / h2) - jnp.arctan(w1 / h1)) ** 2
+    v = (4 / math.pi**2) * (jnp.arctan(w2 / h2) - jnp.arctan(w1 / h1)) ** 2
     alpha = jax.lax.stop_gradient(v / (v - iou + (1 + eps)))
     return iou - (rho2 / c2 + v * alpha)
 
@@ -132,8 +143,9 @@ def objectness_targets(iou: jax.Array, targets: Targets, grid_shape: tuple[int, 
     rows = jnp.arange(batch)[:, None]
     cell = (targets.gj * nx + targets.gi) * num_anchors + targets.anchor
     order = jnp.arange(num, dtype=jnp.int32)
-    last = jnp.full((batch, ny * nx * num_anchors), -1, jnp.int32).at[rows, cell].max(
-        jnp.where(targets.mask, order, -1))
+    last = (
+        jnp.full((batch, ny * nx * num_anchors), -1, jnp.int32).at[rows, cell].max(jnp.where(targets.mask, order, -1))
+    )
     wins = targets.mask & (last[rows, cell] == order)
     value = jnp.where(wins, jnp.maximum(jax.lax.stop_gradient(iou), 0.0), 0.0)
     tobj = jnp.zeros((batch, ny * nx * num_anchors), jnp.float32).at[rows, cell].add(value)
@@ -145,8 +157,9 @@ def bce_with_logits(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.maximum(logits, 0.0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits)))
 
 
-def level_losses(raw: jax.Array, targets: Targets, num_classes: int, label_smoothing: float = 0.0
-                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
+def level_losses(
+    raw: jax.Array, targets: Targets, num_classes: int, label_smoothing: float = 0.0
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Unweighted (box, obj, cls) losses of one level, raw [B, ny, nx, na, 5 + nc] float32 (spec §3.4).
 
     box = mean over positives of 1 − CIoU(pbox, tbox), pxy = 2σ − 0.5, pwh = (2σ)²·anchor; obj = mean over
@@ -174,9 +187,18 @@ def level_losses(raw: jax.Array, targets: Targets, num_classes: int, label_smoot
     return box, obj, cls
 
 
-def yolo_loss(raw_levels: Sequence[jax.Array], boxes: jax.Array, classes: jax.Array, valid: jax.Array, *,
-              num_classes: int, img_size: int, anchors: np.ndarray = ANCHORS, strides: Sequence[int] = STRIDES,
-              config: LossConfig = LossConfig()) -> tuple[jax.Array, dict[str, jax.Array]]:
+def yolo_loss(
+    raw_levels: Sequence[jax.Array],
+    boxes: jax.Array,
+    classes: jax.Array,
+    valid: jax.Array,
+    *,
+    num_classes: int,
+    img_size: int,
+    anchors: np.ndarray = ANCHORS,
+    strides: Sequence[int] = STRIDES,
+    config: LossConfig = LossConfig(),
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """YOLOv5's ComputeLoss (spec §3.4): ``(loss, {"box", "obj", "cls"})`` in float32.
 
     lbox = Σ_i box_i, lobj = Σ_i balance_i·obj_i, lcls = Σ_i cls_i over the levels (P3 first), each times
@@ -190,8 +212,14 @@ def yolo_loss(raw_levels: Sequence[jax.Array], boxes: jax.Array, classes: jax.Ar
     lbox = lobj = lcls = jnp.zeros((), jnp.float32)
     for raw, level_anchors, stride, balance in zip(raw_levels, anchors, strides, config.balance):
         raw = raw.astype(jnp.float32)
-        targets = build_targets(boxes, classes, valid, grid_shape=raw.shape[1:3],
-                                anchors_grid=level_anchors / stride, anchor_t=config.anchor_t)
+        targets = build_targets(
+            boxes,
+            classes,
+            valid,
+            grid_shape=raw.shape[1:3],
+            anchors_grid=level_anchors / stride,
+            anchor_t=config.anchor_t,
+        )
         box, obj, cls = level_losses(raw, targets, num_classes, config.label_smoothing)
         lbox, lobj, lcls = lbox + box, lobj + balance * obj, lcls + cls
     components = {"box": lbox * gains["box"], "obj": lobj * gains["obj"], "cls": lcls * gains["cls"]}
@@ -213,8 +241,11 @@ def _check_levels(raw_levels, num_classes, img_size, anchors, strides, config) -
     expected = (anchors.shape[1], 5 + num_classes)
     for i, (raw, stride) in enumerate(zip(raw_levels, strides)):
         if raw.ndim != 5 or tuple(raw.shape[3:]) != expected:
-            raise ValueError(f"raw_levels[{i}]: got shape {raw.shape}; "
-                             f"accepted: [B, ny, nx, {expected[0]}, {expected[1]}]")
+            raise ValueError(
+                f"raw_levels[{i}]: got shape {raw.shape}; accepted: [B, ny, nx, {expected[0]}, {expected[1]}]"
+            )
         if tuple(raw.shape[1:3]) != (img_size // stride,) * 2 or img_size % stride:
-            raise ValueError(f"raw_levels[{i}]: grid {tuple(raw.shape[1:3])} does not match img_size {img_size} "
-                             f"at stride {stride}; accepted: ({img_size / stride:g}, {img_size / stride:g})")
+            raise ValueError(
+                f"raw_levels[{i}]: grid {tuple(raw.shape[1:3])} does not match img_size {img_size} "
+                f"at stride {stride}; accepted: ({img_size / stride:g}, {img_size / stride:g})"
+            )

@@ -10,7 +10,8 @@ per-layer firing rates. The best checkpoint is chosen by YOLOv5's fitness, 0.1·
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -35,8 +36,13 @@ SECONDARY_RULES = ("voc07", "voc12")
 
 def build_model(config: DetectorConfig, num_classes: int) -> YOLOv5n:
     """The YOLOv5n described by ``config`` (raises ValueError naming a bad field)."""
-    return YOLOv5n(num_classes=num_classes, mode=config.mode, spiking=config.spiking, sew=config.sew,
-                   dtype=compute_dtype(config.dtype))
+    return YOLOv5n(
+        num_classes=num_classes,
+        mode=config.mode,
+        spiking=config.spiking,
+        sew=config.sew,
+        dtype=compute_dtype(config.dtype),
+    )
 
 
 def load_data(config: DetectionConfig) -> DetectionData:
@@ -46,8 +52,13 @@ def load_data(config: DetectionConfig) -> DetectionData:
     d = config.data
     options = {}
     if d.dataset == "synthetic":
-        options = dict(num_train=d.synthetic_train, num_test=d.synthetic_test, num_classes=d.synthetic_classes,
-                       max_objects=d.synthetic_objects, seed=config.loop.seed)
+        options = dict(
+            num_train=d.synthetic_train,
+            num_test=d.synthetic_test,
+            num_classes=d.synthetic_classes,
+            max_objects=d.synthetic_objects,
+            seed=config.loop.seed,
+        )
     return load_detection(d.dataset, data_dir=d.data_dir, img_size=d.img_size, max_boxes=d.max_boxes, **options)
 
 
@@ -63,7 +74,7 @@ def process_rows(batch: dict) -> dict:
         return batch
     rows = len(next(iter(batch.values()))) // count
     start = jax.process_index() * rows
-    return {k: v[start:start + rows] for k, v in batch.items()}
+    return {k: v[start : start + rows] for k, v in batch.items()}
 
 
 class DetectionTask:
@@ -95,18 +106,22 @@ class DetectionTask:
     def train_loss(self, params, model_state, batch, data, rng):
         """YOLOv5's loss (times the batch size) on images scaled to [0, 1]; logs its box/obj/cls parts."""
         images = batch["image"].astype(jnp.float32) / 255.0
-        raw, updates = self.model.apply({"params": params, **model_state}, images, train=True,
-                                        mutable=list(model_state), rngs={"encoding": rng})
-        loss, parts = yolo_loss(raw, batch["boxes"], batch["classes"], batch["valid"],
-                                num_classes=self.num_classes, img_size=self.img_size)
+        raw, updates = self.model.apply(
+            {"params": params, **model_state}, images, train=True, mutable=list(model_state), rngs={"encoding": rng}
+        )
+        loss, parts = yolo_loss(
+            raw, batch["boxes"], batch["classes"], batch["valid"], num_classes=self.num_classes, img_size=self.img_size
+        )
         return loss, (dict(updates), parts)
 
     def detect(self, variables: dict, images: jax.Array, rng: jax.Array):
         """uint8 images -> (detections [B, MAX_DET, 6] in input pixels, counts [B], firing rates)."""
-        raw, sown = self.model.apply(variables, images.astype(jnp.float32) / 255.0, train=False,
-                                     mutable=["firing_rates"], rngs={"encoding": rng})
+        raw, sown = self.model.apply(
+            variables, images.astype(jnp.float32) / 255.0, train=False, mutable=["firing_rates"], rngs={"encoding": rng}
+        )
         detections, counts = detection_metrics.non_max_suppression(
-            decode(raw), conf_thres=CONF_THRES, iou_thres=IOU_THRES, max_det=MAX_DET)
+            decode(raw), conf_thres=CONF_THRES, iou_thres=IOU_THRES, max_det=MAX_DET
+        )
         return detections, counts, firing_rates(sown.get("firing_rates", {}))
 
     def eval_batches(self) -> Iterator[dict]:
@@ -119,11 +134,14 @@ class DetectionTask:
         for i, batch in enumerate(self.eval_batches()):
             local = loop.global_batch(process_rows({"image": batch["image"]}), self.mesh)
             detections, counts, rates = jax.device_get(
-                self._detect(variables, local["image"], jax.random.fold_in(rng, i)))
+                self._detect(variables, local["image"], jax.random.fold_in(rng, i))
+            )
             real = np.flatnonzero(batch["index"] >= 0)
-            preds += [self.original_pixels(detections[j, :counts[j]], batch, j) for j in real]
-            gts += [np.concatenate([batch["gt_boxes"][j], batch["gt_classes"][j, :, None]], 1)[batch["gt_valid"][j]]
-                    for j in real]
+            preds += [self.original_pixels(detections[j, : counts[j]], batch, j) for j in real]
+            gts += [
+                np.concatenate([batch["gt_boxes"][j], batch["gt_classes"][j, :, None]], 1)[batch["gt_valid"][j]]
+                for j in real
+            ]
             difficult += [batch["gt_difficult"][j][batch["gt_valid"][j]] for j in real]
             for name, rate in rates.items():
                 rate_sums[name] = rate_sums.get(name, 0.0) + float(rate) * len(real)
@@ -171,8 +189,9 @@ def setup(config: DetectionConfig) -> DetectionTask:
 def train(task: DetectionTask) -> dict:
     """Trains (or resumes, or reports the finished) run of ``task.config``; returns its results."""
     config = task.config
-    return loop.train(task, config.loop, config.optim, to_dict(config), task.mesh,
-                      init_variables=lambda: pretrained_variables(config))
+    return loop.train(
+        task, config.loop, config.optim, to_dict(config), task.mesh, init_variables=lambda: pretrained_variables(config)
+    )
 
 
 def evaluate(task: DetectionTask) -> dict:
@@ -182,8 +201,9 @@ def evaluate(task: DetectionTask) -> dict:
     variables, source = pretrained_variables(config), config.init_from
     if variables is None:
         variables, source = loop.workdir_variables(config.loop.workdir, to_dict(config)), config.loop.workdir
-    return loop.evaluate_only(task, config.loop, task.mesh, variables, "eval.json",
-                              {"source": source, "config": to_dict(config)})
+    return loop.evaluate_only(
+        task, config.loop, task.mesh, variables, "eval.json", {"source": source, "config": to_dict(config)}
+    )
 
 
 def run(config: DetectionConfig) -> dict:

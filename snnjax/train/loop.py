@@ -26,7 +26,8 @@ import functools
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, NamedTuple, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -88,8 +89,11 @@ def setup_devices(config: LoopConfig) -> Mesh:
     Raises ValueError when the batch sizes do not split evenly over the devices.
     """
     if config.distributed:
-        kwargs = {k: getattr(config, k) for k in ("coordinator_address", "num_processes", "process_id")
-                  if getattr(config, k) is not None}
+        kwargs = {
+            k: getattr(config, k)
+            for k in ("coordinator_address", "num_processes", "process_id")
+            if getattr(config, k) is not None
+        }
         jax.distributed.initialize(**kwargs)
     devices = jax.devices()
     n = config.num_devices or len(devices)
@@ -125,8 +129,9 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
 def global_batch(local_batch: Any, mesh: Mesh) -> Any:
     """This process's part of a batch (host arrays) -> global arrays split over ``"data"``."""
     sharding = batch_sharding(mesh)
-    return jax.tree_util.tree_map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
-                                  local_batch)
+    return jax.tree_util.tree_map(
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch
+    )
 
 
 def _needs_sync(mesh: Mesh) -> bool:
@@ -138,8 +143,9 @@ def _is_main() -> bool:
     return jax.process_index() == 0
 
 
-def make_train_step(task: Task, tx: optax.GradientTransformation, mesh: Mesh,
-                    ema_decay: Callable[[jax.Array], jax.Array] | None = None):
+def make_train_step(
+    task: Task, tx: optax.GradientTransformation, mesh: Mesh, ema_decay: Callable[[jax.Array], jax.Array] | None = None
+):
     """The jitted, state-donating ``train_step(state, batch, data) -> (state, metrics)``; ``ema_decay``
     (``updates -> decay``) updates ``state.ema`` after each optimizer update."""
 
@@ -155,7 +161,8 @@ def make_train_step(task: Task, tx: optax.GradientTransformation, mesh: Mesh,
         new_state = state.replace(step=state.step + 1, params=params, model_state=model_state, opt_state=opt_state)
         if state.ema is not None:
             new_state = new_state.replace(
-                ema=update_ema(state.ema, new_state.variables, optimizer_updated(opt_state), ema_decay))
+                ema=update_ema(state.ema, new_state.variables, optimizer_updated(opt_state), ema_decay)
+            )
         return new_state, {"loss": loss, **metrics}
 
     return jax.jit(train_step, donate_argnums=0, out_shardings=replicated(mesh))
@@ -206,8 +213,10 @@ class _EpochLog:
         self.steps += 1
         self.bar.update(1)
         if self.steps % self.log_every == 0:
-            self.bar.set_postfix({**{k: f"{v:.4g}" for k, v in self.means().items()},
-                                  "img/s": f"{self.images_per_second():.0f}"}, refresh=False)
+            self.bar.set_postfix(
+                {**{k: f"{v:.4g}" for k, v in self.means().items()}, "img/s": f"{self.images_per_second():.0f}"},
+                refresh=False,
+            )
 
     def means(self) -> dict[str, float]:
         return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
@@ -221,8 +230,12 @@ def train_epoch(task: Task, train_step, state: TrainState, epoch: int, config: L
     """Runs one epoch; returns the new state and the epoch's mean metrics plus ``images_per_s``."""
     from tqdm.auto import tqdm  # only the training loop needs it (benchmarks run without it)
 
-    bar = tqdm(total=task.steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-               disable=not (config.progress and _is_main()))
+    bar = tqdm(
+        total=task.steps_per_epoch,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        leave=False,
+        disable=not (config.progress and _is_main()),
+    )
     log = _EpochLog(bar, config.batch_size, config.log_every)
     pending = None
     for batch in task.train_batches(epoch, jax.random.fold_in(state.rng, epoch)):
@@ -280,8 +293,9 @@ def _eval_program(task: Task, mesh: Mesh):
 
 
 @functools.lru_cache(maxsize=2)
-def programs(task: Task, optim: OptimConfig | SGDConfig, epochs: int, mesh: Mesh,
-              batch_size: int | None = None) -> Programs:
+def programs(
+    task: Task, optim: OptimConfig | SGDConfig, epochs: int, mesh: Mesh, batch_size: int | None = None
+) -> Programs:
     """The run's jitted functions, built once per (task, optimizer, mesh): repeated runs in one process
     (tests, notebooks) reuse their compilations. The cache keeps the task (and its data) alive.
     ``batch_size``: the global batch, for optimizers that need it (SGD's accumulation)."""
@@ -326,8 +340,14 @@ def _say(message: str) -> None:
         print(message, flush=True)
 
 
-def train(task: Task, config: LoopConfig, optim: OptimConfig | SGDConfig, run_config: dict, mesh: Mesh,
-          init_variables: Callable[[], dict | None] | None = None) -> dict:
+def train(
+    task: Task,
+    config: LoopConfig,
+    optim: OptimConfig | SGDConfig,
+    run_config: dict,
+    mesh: Mesh,
+    init_variables: Callable[[], dict | None] | None = None,
+) -> dict:
     """Trains (or resumes) the run in ``config.workdir``; returns the contents of ``results.json``.
 
     ``run_config`` (the whole experiment's config as a dict) is checked against the workdir's on resume
@@ -345,8 +365,9 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig | SGDConfig, run_co
     compiled = programs(task, optim, config.epochs, mesh, config.batch_size)
     rng, eval_rng = _run_keys(config.seed)
     metrics_path = os.path.join(config.workdir, "metrics.jsonl")
-    with Checkpoints(os.path.join(config.workdir, "checkpoints"), keep=config.keep,
-                     best_metric=task.best_metric) as checkpoints:
+    with Checkpoints(
+        os.path.join(config.workdir, "checkpoints"), keep=config.keep, best_metric=task.best_metric
+    ) as checkpoints:
         state, start_epoch = _initial_state(compiled, checkpoints, rng, mesh, init_variables)
         history = _metrics_history(metrics_path, start_epoch)
         eval_metrics = None
@@ -357,10 +378,14 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig | SGDConfig, run_co
             if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
                 eval_metrics = evaluate(task, compiled.eval_step, state.eval_variables, eval_rng, mesh)
             checkpoints.save(epoch + 1, state, config=run_config, metrics=eval_metrics)
-            record = {"epoch": epoch + 1, "step": (epoch + 1) * task.steps_per_epoch,
-                      "lr": float(epoch_learning_rate(epoch, optim, config.epochs)), **record,
-                      "epoch_time_s": time.perf_counter() - epoch_start,
-                      **{f"eval_{k}": v for k, v in (eval_metrics or {}).items()}}
+            record = {
+                "epoch": epoch + 1,
+                "step": (epoch + 1) * task.steps_per_epoch,
+                "lr": float(epoch_learning_rate(epoch, optim, config.epochs)),
+                **record,
+                "epoch_time_s": time.perf_counter() - epoch_start,
+                **{f"eval_{k}": v for k, v in (eval_metrics or {}).items()},
+            }
             history.append(record)
             _append_jsonl(metrics_path, record)
             _say(_summary_line(record))
@@ -369,10 +394,15 @@ def train(task: Task, config: LoopConfig, optim: OptimConfig | SGDConfig, run_co
         checkpoints.wait()
         best = checkpoints.best_step()
     results = {
-        **eval_metrics, **_best(history, best, task.best_metric), "params": count_params(state.params),
-        "epochs": config.epochs, "train_images_per_s": history[-1]["images_per_s"] if history else None,
-        "train_time_s": sum(r["epoch_time_s"] for r in history), "wall_time_s": time.perf_counter() - started,
-        "devices": int(mesh.devices.size), "config": run_config,
+        **eval_metrics,
+        **_best(history, best, task.best_metric),
+        "params": count_params(state.params),
+        "epochs": config.epochs,
+        "train_images_per_s": history[-1]["images_per_s"] if history else None,
+        "train_time_s": sum(r["epoch_time_s"] for r in history),
+        "wall_time_s": time.perf_counter() - started,
+        "devices": int(mesh.devices.size),
+        "config": run_config,
     }
     _write_json(results_path, results)
     return results
@@ -391,8 +421,12 @@ def _with_variables(state: TrainState, variables: dict, tx, mesh: Mesh) -> Train
     ema = state.ema
     if ema is not None:  # copies: the step donates the state, so no two leaves may share a buffer
         ema = ema.replace(variables=jax.tree_util.tree_map(jnp.copy, {"params": params, **model_state}))
-    return state.replace(params=params, model_state=model_state, ema=ema,
-                         opt_state=jax.jit(tx.init, out_shardings=replicated(mesh))(params))
+    return state.replace(
+        params=params,
+        model_state=model_state,
+        ema=ema,
+        opt_state=jax.jit(tx.init, out_shardings=replicated(mesh))(params),
+    )
 
 
 def _best(history: list[dict], best_epoch: int | None, metric: str) -> dict:
@@ -402,8 +436,16 @@ def _best(history: list[dict], best_epoch: int | None, metric: str) -> dict:
 
 
 def _summary_line(record: dict) -> str:
-    keys = ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_map50", "eval_map50_95",
-            "images_per_s", "epoch_time_s")
+    keys = (
+        "train_loss",
+        "train_accuracy",
+        "eval_loss",
+        "eval_accuracy",
+        "eval_map50",
+        "eval_map50_95",
+        "images_per_s",
+        "epoch_time_s",
+    )
     parts = [f"{k}={record[k]:.4g}" for k in keys if isinstance(record.get(k), (int, float))]
     return f"epoch {record['epoch']}: lr={record['lr']:.3g} " + " ".join(parts)
 
@@ -412,8 +454,13 @@ def evaluate_only(task: Task, config: LoopConfig, mesh: Mesh, variables: dict, o
     """Evaluates host ``variables``; writes the metrics and ``extra`` to ``workdir/output``."""
     started = time.perf_counter()
     metrics = evaluate(task, _eval_program(task, mesh), replicate(variables, mesh), _run_keys(config.seed)[1], mesh)
-    results = {**metrics, **extra, "params": count_params(variables["params"]),
-               "wall_time_s": time.perf_counter() - started, "devices": int(mesh.devices.size)}
+    results = {
+        **metrics,
+        **extra,
+        "params": count_params(variables["params"]),
+        "wall_time_s": time.perf_counter() - started,
+        "devices": int(mesh.devices.size),
+    }
     os.makedirs(config.workdir, exist_ok=True)
     _write_json(os.path.join(config.workdir, output), results)
     return results
@@ -425,8 +472,9 @@ def checkpoint_variables(path: str, run_config: dict) -> dict:
     state, saved = load_state(path)
     diff = [d for d in config_differences(saved, run_config) if d.startswith("model.")]
     if diff:
-        raise ValueError(f"init_from: the checkpoint at {path!r} has another model; differing fields: "
-                         + "; ".join(diff))
+        raise ValueError(
+            f"init_from: the checkpoint at {path!r} has another model; differing fields: " + "; ".join(diff)
+        )
     return saved_variables(state)
 
 
@@ -438,5 +486,21 @@ def workdir_variables(workdir: str, run_config: dict) -> dict:
     return saved_variables(load_state(workdir)[0])
 
 
-__all__ = ["Task", "checkpoint_variables", "workdir_variables", "Programs", "programs", "setup_devices", "replicated", "batch_sharding", "replicate", "global_batch",
-           "make_train_step", "make_eval_step", "evaluate", "train_epoch", "train", "evaluate_only"]
+__all__ = [
+    "Task",
+    "checkpoint_variables",
+    "workdir_variables",
+    "Programs",
+    "programs",
+    "setup_devices",
+    "replicated",
+    "batch_sharding",
+    "replicate",
+    "global_batch",
+    "make_train_step",
+    "make_eval_step",
+    "evaluate",
+    "train_epoch",
+    "train",
+    "evaluate_only",
+]

@@ -10,7 +10,7 @@ at batch :func:`update_iterations` ``[s]``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -56,8 +56,10 @@ def validate(config: OptimConfig, epochs: int) -> None:
     if not 0 <= config.cooldown_epochs < epochs:
         raise ValueError(f"cooldown_epochs: must be in [0, epochs={epochs}), got {config.cooldown_epochs}")
     if not 0 <= config.warmup_epochs <= epochs - config.cooldown_epochs:
-        raise ValueError(f"warmup_epochs: must be in [0, epochs - cooldown_epochs = "
-                         f"{epochs - config.cooldown_epochs}], got {config.warmup_epochs}")
+        raise ValueError(
+            f"warmup_epochs: must be in [0, epochs - cooldown_epochs = "
+            f"{epochs - config.cooldown_epochs}], got {config.warmup_epochs}"
+        )
     if config.clip_norm is not None and config.clip_norm <= 0:
         raise ValueError(f"clip_norm: must be > 0 (or unset), got {config.clip_norm}")
 
@@ -69,14 +71,16 @@ def weight_decay_mask(params):
     the encoder's per-channel ``threshold``/``threshold_decay_logit``) plus one exclusion of ours:
     the learnable LIF's ``decay``/``weight`` (``[T, C]``, per-channel neuron constants, not weights).
     """
+
     def decays(path, leaf) -> bool:
         return getattr(path[-1], "key", None) == "kernel" and leaf.ndim >= 2
 
     return jax.tree_util.tree_map_with_path(decays, params)
 
 
-def make_optimizer(config: OptimConfig | SGDConfig, epochs: int, steps_per_epoch: int,
-                   batch_size: int | None = None) -> optax.GradientTransformation:
+def make_optimizer(
+    config: OptimConfig | SGDConfig, epochs: int, steps_per_epoch: int, batch_size: int | None = None
+) -> optax.GradientTransformation:
     """The optimizer ``config`` describes; ``steps_per_epoch`` counts batches (train steps).
 
     OptimConfig: optional global-norm clipping, then AdamW (decoupled decay, masked by ``weight_decay_mask``).
@@ -85,8 +89,12 @@ def make_optimizer(config: OptimConfig | SGDConfig, epochs: int, steps_per_epoch
     if isinstance(config, SGDConfig):
         return yolo_sgd(config, epochs, steps_per_epoch, batch_size)
     adamw = optax.adamw(
-        make_schedule(config, epochs, steps_per_epoch), b1=config.b1, b2=config.b2, eps=config.eps,
-        weight_decay=config.weight_decay, mask=weight_decay_mask,
+        make_schedule(config, epochs, steps_per_epoch),
+        b1=config.b1,
+        b2=config.b2,
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        mask=weight_decay_mask,
     )
     if config.clip_norm is None:
         return adamw
@@ -123,8 +131,11 @@ def sgd_hyperparams(iteration, config: SGDConfig, epochs: int, steps_per_epoch: 
     def warm(start, end):
         return jnp.where(ni < nw, start + (end - start) * fraction, end)
 
-    return {"lr": warm(0.0, target), "bias_lr": warm(config.warmup_bias_lr, target),
-            "momentum": warm(config.warmup_momentum, config.momentum)}
+    return {
+        "lr": warm(0.0, target),
+        "bias_lr": warm(config.warmup_bias_lr, target),
+        "momentum": warm(config.warmup_momentum, config.momentum),
+    }
 
 
 def update_iterations(config: SGDConfig, steps_per_epoch: int, batch_size: int) -> Callable:
@@ -156,7 +167,8 @@ def param_groups(params):
     """YOLOv5's parameter groups: ``"bias"`` for every ``bias`` leaf (BN β, Detect biases; their lr warms
     up from ``warmup_bias_lr``), ``"other"`` for the rest (kernels, BN scales, neuron and encoder constants)."""
     return jax.tree_util.tree_map_with_path(
-        lambda path, _: "bias" if getattr(path[-1], "key", None) == "bias" else "other", params)
+        lambda path, _: "bias" if getattr(path[-1], "key", None) == "bias" else "other", params
+    )
 
 
 def yolo_sgd(config: SGDConfig, epochs: int, steps_per_epoch: int, batch_size: int) -> optax.GradientTransformation:
@@ -178,13 +190,15 @@ def yolo_sgd(config: SGDConfig, epochs: int, steps_per_epoch: int, batch_size: i
 
     def group(lr_name):
         return optax.inject_hyperparams(optax.sgd, static_args="nesterov")(
-            learning_rate=hyper(lr_name), momentum=hyper("momentum"), nesterov=True)
+            learning_rate=hyper(lr_name), momentum=hyper("momentum"), nesterov=True
+        )
 
     inner = optax.chain(
         optax.clip_by_global_norm(config.clip_norm) if config.clip_norm is not None else optax.identity(),
         optax.add_decayed_weights(decay, mask=weight_decay_mask),
         optax.multi_transform({"bias": group("bias_lr"), "other": group("lr")}, param_groups),
     )
+
     def batches_per_update(s):
         return iteration(s) - jnp.where(s > 0, iteration(s - 1), -1)
 
@@ -196,10 +210,13 @@ def validate_sgd(config: SGDConfig, epochs: int) -> None:
     if epochs < 1:
         raise ValueError(f"epochs: must be >= 1, got {epochs}")
     checks = {
-        "lr": (config.lr > 0, "> 0"), "nominal_batch_size": (config.nominal_batch_size >= 1, ">= 1"),
-        "lrf": (0 <= config.lrf <= 1, "in [0, 1]"), "momentum": (0 <= config.momentum < 1, "in [0, 1)"),
+        "lr": (config.lr > 0, "> 0"),
+        "nominal_batch_size": (config.nominal_batch_size >= 1, ">= 1"),
+        "lrf": (0 <= config.lrf <= 1, "in [0, 1]"),
+        "momentum": (0 <= config.momentum < 1, "in [0, 1)"),
         "warmup_momentum": (0 <= config.warmup_momentum < 1, "in [0, 1)"),
-        "weight_decay": (config.weight_decay >= 0, ">= 0"), "warmup_epochs": (config.warmup_epochs >= 0, ">= 0"),
+        "weight_decay": (config.weight_decay >= 0, ">= 0"),
+        "warmup_epochs": (config.warmup_epochs >= 0, ">= 0"),
         "warmup_bias_lr": (config.warmup_bias_lr >= 0, ">= 0"),
         "min_warmup_steps": (config.min_warmup_steps >= 0, ">= 0"),
         "clip_norm": (config.clip_norm is None or config.clip_norm > 0, "> 0 (or unset)"),

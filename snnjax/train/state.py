@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax
@@ -44,15 +45,21 @@ class TrainState:
         return self.ema.variables if self.ema is not None else self.variables
 
 
-def create_train_state(variables: dict, tx: optax.GradientTransformation, rng: jax.Array,
-                       ema: bool = False) -> TrainState:
+def create_train_state(
+    variables: dict, tx: optax.GradientTransformation, rng: jax.Array, ema: bool = False
+) -> TrainState:
     """Splits ``variables`` into params and model state, initialises the optimizer and, with ``ema``,
     an EMA starting at ``variables``."""
     params = variables["params"]
     model_state = {k: v for k, v in variables.items() if k != "params"}
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=model_state,
-                      opt_state=tx.init(params), rng=rng,
-                      ema=EMA(jnp.zeros((), jnp.int32), dict(variables)) if ema else None)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        model_state=model_state,
+        opt_state=tx.init(params),
+        rng=rng,
+        ema=EMA(jnp.zeros((), jnp.int32), dict(variables)) if ema else None,
+    )
 
 
 def update_ema(ema: EMA, variables: dict, updated: jax.Array, decay: Callable[[jax.Array], jax.Array]) -> EMA:

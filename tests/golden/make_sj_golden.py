@@ -40,33 +40,59 @@ SURROGATES = {"sigmoid": surrogate.Sigmoid, "atan": surrogate.ATan}
 
 def lif_case(reset, di, dr, sg, alpha, tau=2.0, v_threshold=1.0):
     """Settings of one LIFNode case; ``reset`` is None (soft) or the hard-reset potential."""
-    return dict(kind="lif", tau=tau, v_threshold=v_threshold, v_reset=reset, decay_input=di,
-                detach_reset=dr, surrogate=sg, alpha=alpha)
+    return dict(
+        kind="lif",
+        tau=tau,
+        v_threshold=v_threshold,
+        v_reset=reset,
+        decay_input=di,
+        detach_reset=dr,
+        surrogate=sg,
+        alpha=alpha,
+    )
 
 
 def plif_case(reset, di, dr, sg, alpha, init_tau=1.7):
     """Settings of one ParametricLIFNode case (v_reset must be None or 0 for eq. 4 to hold)."""
-    return dict(kind="plif", init_tau=init_tau, v_threshold=1.0, v_reset=reset, decay_input=di,
-                detach_reset=dr, surrogate=sg, alpha=alpha)
+    return dict(
+        kind="plif",
+        init_tau=init_tau,
+        v_threshold=1.0,
+        v_reset=reset,
+        decay_input=di,
+        detach_reset=dr,
+        surrogate=sg,
+        alpha=alpha,
+    )
 
 
 def case_name(c):
     reset = "soft" if c["v_reset"] is None else f"hard{c['v_reset']:g}"
     extra = f"_tau{c['tau']:g}_vth{c['v_threshold']:g}" if c["kind"] == "lif" else f"_itau{c['init_tau']:g}"
-    return (f"{c['kind']}_{reset}_di{int(c['decay_input'])}_dr{int(c['detach_reset'])}"
-            f"_{c['surrogate']}{c['alpha']:g}{extra}")
+    return (
+        f"{c['kind']}_{reset}_di{int(c['decay_input'])}_dr{int(c['detach_reset'])}"
+        f"_{c['surrogate']}{c['alpha']:g}{extra}"
+    )
 
 
 def all_cases():
-    grid = [lif_case(reset, di, dr, sg, alpha)
-            for reset in (None, 0.0) for di in (True, False) for dr in (False, True)
-            for sg, alpha in (("sigmoid", 4.0), ("atan", 2.0))]
-    extra = [lif_case(-0.2, True, False, "sigmoid", 3.0, tau=3.0, v_threshold=0.7),
-             lif_case(None, False, False, "atan", 2.0, tau=3.0, v_threshold=0.7)]
-    plif = [plif_case(None, True, False, "sigmoid", 4.0),
-            plif_case(0.0, True, True, "atan", 2.0),
-            plif_case(0.0, True, False, "sigmoid", 4.0, init_tau=2.4),
-            plif_case(None, False, False, "atan", 2.0)]
+    grid = [
+        lif_case(reset, di, dr, sg, alpha)
+        for reset in (None, 0.0)
+        for di in (True, False)
+        for dr in (False, True)
+        for sg, alpha in (("sigmoid", 4.0), ("atan", 2.0))
+    ]
+    extra = [
+        lif_case(-0.2, True, False, "sigmoid", 3.0, tau=3.0, v_threshold=0.7),
+        lif_case(None, False, False, "atan", 2.0, tau=3.0, v_threshold=0.7),
+    ]
+    plif = [
+        plif_case(None, True, False, "sigmoid", 4.0),
+        plif_case(0.0, True, True, "atan", 2.0),
+        plif_case(0.0, True, False, "sigmoid", 4.0, init_tau=2.4),
+        plif_case(None, False, False, "atan", 2.0),
+    ]
     return grid + extra + plif
 
 
@@ -83,17 +109,29 @@ def make_inputs(rng):
 
 def run_case(c, x, gs, gv):
     """Runs SpikingJelly in multi-step mode; returns its arrays and 1/τ (a tensor for PLIF)."""
-    kw = dict(v_threshold=c["v_threshold"], v_reset=c["v_reset"], decay_input=c["decay_input"],
-              detach_reset=c["detach_reset"], surrogate_function=SURROGATES[c["surrogate"]](alpha=c["alpha"]),
-              step_mode="m", store_v_seq=True)
-    node = (neuron.LIFNode(tau=c["tau"], **kw) if c["kind"] == "lif"
-            else neuron.ParametricLIFNode(init_tau=c["init_tau"], **kw))
+    kw = dict(
+        v_threshold=c["v_threshold"],
+        v_reset=c["v_reset"],
+        decay_input=c["decay_input"],
+        detach_reset=c["detach_reset"],
+        surrogate_function=SURROGATES[c["surrogate"]](alpha=c["alpha"]),
+        step_mode="m",
+        store_v_seq=True,
+    )
+    node = (
+        neuron.LIFNode(tau=c["tau"], **kw)
+        if c["kind"] == "lif"
+        else neuron.ParametricLIFNode(init_tau=c["init_tau"], **kw)
+    )
     xt = torch.tensor(x, requires_grad=True)
     spikes = node(xt)
     loss = (spikes * torch.from_numpy(gs)).sum() + (node.v_seq * torch.from_numpy(gv)).sum()
     loss.backward()
-    out = {"spikes": spikes.detach().numpy().astype(np.uint8), "v_seq": node.v_seq.detach().numpy(),
-           "dx": xt.grad.numpy()}
+    out = {
+        "spikes": spikes.detach().numpy().astype(np.uint8),
+        "v_seq": node.v_seq.detach().numpy(),
+        "dx": xt.grad.numpy(),
+    }
     if c["kind"] == "plif":
         out["w"] = node.w.detach().numpy().astype(np.float32)
         out["dw"] = node.w.grad.numpy().astype(np.float32)
@@ -108,8 +146,7 @@ def threshold_distance(c, x, out, inv_tau):
     vr = 0.0 if c["v_reset"] is None else c["v_reset"]
     v_prev = np.concatenate([np.full((1, N), vr), out["v_seq"][:-1].astype(np.float64)])
     x64 = x.astype(np.float64)
-    h = (v_prev + (x64 - (v_prev - vr)) * inv_tau if c["decay_input"]
-         else v_prev - (v_prev - vr) * inv_tau + x64)
+    h = v_prev + (x64 - (v_prev - vr)) * inv_tau if c["decay_input"] else v_prev - (v_prev - vr) * inv_tau + x64
     assert np.array_equal(h >= c["v_threshold"], out["spikes"].astype(bool)), case_name(c)
     return h - c["v_threshold"]
 

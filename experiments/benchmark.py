@@ -12,14 +12,14 @@ write spikes, read the spike cotangent, write the input gradient). SpikingJelly'
 ``LIFNode`` runs in the same process on PyTorch's device of choice (CPU here) when importable.
 
 ``qkformer`` and ``yolo`` time the real train steps of the CIFAR and VOC tasks. ``qkformer``: the
-CIFAR step (``snnjax.train.classification``: on-device batch gather, forward, soft-target cross-entropy,
+CIFAR step (``snnjax.tasks.classification.task``: on-device batch gather, forward, soft-target cross-entropy,
 backward, AdamW; direct encoding, standard LIF, official settings, no augmentation) and the eval step on
 32×32 images, T=4; it prints img/s, step time and the compiled step's memory footprint (XLA's memory
 analysis: arguments + outputs + temporaries − aliased), next to the official PyTorch code's figures on
-an H200 (DESIGN.md §7) when running on a GPU.
+an H200 (docs/performance.md §1) when running on a GPU.
 ``yolo``: the detection step (YOLOv5 loss, SGD with accumulation, EMA) on random 20-class batches and, as
 eval, the jitted model + decode + NMS; it needs neither OpenCV nor a dataset. It then times the host
-pipeline that feeds training (mosaic, affine, HSV, flip on the worker threads of ``snnjax.data``) on
+pipeline that feeds training (mosaic, affine, HSV, flip on the worker threads of ``snnjax.tasks.detection.data``) on
 synthetic images, when OpenCV is installed, to show whether it keeps up with the device.
 """
 
@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snnjax.checks import Accepts, check_args, integer
 from snnjax.neurons import lif
 from snnjax.surrogate import Sigmoid
 
@@ -132,8 +133,8 @@ def bench_lif(args: argparse.Namespace) -> None:
         print(f"\nsnnjax is {rows[1][2] / rows[0][2]:.2f}× SpikingJelly's throughput")
 
 
-# The official QKFormer code on one H200 (PyTorch 2.11 + SpikingJelly CuPy, AMP fp16, T=4, 32×32), DESIGN.md §7:
-# (model, batch) -> (train img/s, eval img/s, peak GiB).
+# The official QKFormer code on one H200 (PyTorch 2.11 + SpikingJelly CuPy, AMP fp16, T=4, 32×32; docs/performance.md
+# §1): (model, batch) -> (train img/s, eval img/s, peak GiB).
 QKFORMER_REFERENCE = {
     ("3-256", 64): (1807, 4254, 4.4),
     ("4-384", 64): (1419, 3485, 7.3),
@@ -162,59 +163,66 @@ def compiled_bytes(jitted, *args) -> int | None:
     )
 
 
-def task_timer(task, config, evaluate: Callable) -> StepTimer:
-    """Times ``task``'s real train step (from ``snnjax.train.loop.programs``) on its first batch, and
-    ``evaluate(variables, key)`` (which must block until done)."""
-    from snnjax.train import loop
+def one_epoch_of_batches(batch_size: int) -> dict:
+    """The loop settings of a timed task: one epoch, ``batch_size`` for training and evaluation, no bars."""
+    return {"loop.epochs": 1, "loop.batch_size": batch_size, "loop.eval_batch_size": batch_size, "loop.progress": False}
 
-    programs = loop.programs(task, config.optim, config.loop.epochs, task.mesh, config.loop.batch_size)
+
+def task_timer(task, evaluate: Callable) -> StepTimer:
+    """Times ``task``'s real train step (``snnjax.engine.loop.Trainer``) on its first batch, and
+    ``evaluate(variables, key)`` (which must block until done)."""
+    from snnjax.engine.loop import Trainer
+
+    trainer = Trainer(task)
     key = jax.random.key_data(jax.random.key(0))
-    state = programs.init(key)
+    state = trainer.init(key)
     batch = next(task.train_batches(0, key))
-    memory = compiled_bytes(programs.train_step, state, batch, task.data)
+    memory = compiled_bytes(trainer.train_step, state, batch)
 
     def train_once():
         nonlocal state
-        state, metrics = programs.train_step(state, batch, task.data)
+        state, metrics = trainer.train_step(state, batch)
         jax.block_until_ready(metrics)
 
     return StepTimer(train_once, lambda: evaluate(state.eval_variables, key), memory)
 
 
 def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
-    """The CIFAR task on random 32×32 images (direct encoding, standard LIF, no augmentation)."""
-    from snnjax.data import CIFAR_MEAN, CIFAR_STD, ClassificationData
-    from snnjax.models.spiking import SpikingConfig
-    from snnjax.train import classification, loop
-    from snnjax.train.config import ClassificationConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig
+    """The CIFAR task on random 32×32 images (direct encoding, standard LIF, no augmentation); eval is one
+    step of its evaluator (forward, loss, accuracy and firing-rate sums)."""
+    from snnjax.engine.sharding import make_mesh
+    from snnjax.settings import replace_paths
+    from snnjax.tasks import classification
+    from snnjax.tasks.classification.data import CIFAR_MEAN, CIFAR_STD, ClassificationData
+    from snnjax.tasks.classification.task import build_model
 
-    config = ClassificationConfig(
-        model=ModelConfig(name=model, spiking=SpikingConfig(encoding="direct", neuron="lif"), dtype=dtype),
-        data=DataConfig(dataset="synthetic", augment="none", label_smoothing=0.0),
-        optim=OptimConfig(warmup_epochs=0, cooldown_epochs=0),
-        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False),
+    config = replace_paths(
+        classification.PAPER,
+        {
+            "model.name": model,
+            "model.spiking.encoding": "direct",
+            "model.spiking.neuron": "lif",
+            "model.dtype": dtype,
+            "data.augment": "none",
+            "data.label_smoothing": 0.0,
+            "optim.warmup_epochs": 0,
+            "optim.cooldown_epochs": 0,
+            **one_epoch_of_batches(batch_size),
+        },
     )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2 * batch_size, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, (2 * batch_size,), dtype=np.int32)
     data = ClassificationData(images, labels, images, labels, 10, CIFAR_MEAN, CIFAR_STD, "random")
-    mesh = loop.setup_devices(config.loop)
-    task = classification.ClassificationTask(config, data, classification.build_model(config.model, 10), mesh)
-    eval_batch = next(task.eval_batches())
-    eval_step = loop.make_eval_step(task, mesh)
-    zeros = lambda variables, key: loop.replicate(
-        jax.tree_util.tree_map(
-            lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(task.eval_sums, variables, eval_batch, task.data, key)
-        ),
-        mesh,
-    )
-    return task_timer(
-        task,
-        config,
-        lambda variables, key: jax.block_until_ready(
-            eval_step(zeros(variables, key), variables, eval_batch, task.data, key)
-        ),
-    )
+    mesh = make_mesh(config.loop)
+    task = classification.ClassificationTask(config, data, build_model(config.model, 10), mesh)
+    evaluator, eval_batch = task.evaluators[0], next(task.eval_batches())
+
+    def evaluate(variables, key):
+        totals = evaluator.zeros(variables, eval_batch, key)
+        jax.block_until_ready(evaluator.step(totals, variables, eval_batch, key))
+
+    return task_timer(task, evaluate)
 
 
 VOC_CLASSES, BOXES_PER_IMAGE = 20, 8
@@ -222,7 +230,7 @@ VOC_CLASSES, BOXES_PER_IMAGE = 20, 8
 
 class RandomDetectionData:
     """One batch of random images with ``BOXES_PER_IMAGE`` random boxes each, in the layout of
-    ``snnjax.data.DetectionData``'s batches: the model, loss and NMS run at VOC's size without the host
+    ``snnjax.tasks.detection.data.DetectionData``'s batches: the model, loss and NMS run at VOC's size without the host
     pipeline (which needs OpenCV and real data; its throughput is measured separately)."""
 
     num_classes = VOC_CLASSES
@@ -249,26 +257,32 @@ class RandomDetectionData:
 def yolo_timer(img_size: int, batch_size: int, dtype: str, mode: str = "snn") -> StepTimer:
     """The detection task's train step (YOLOv5 loss, SGD with accumulation, EMA) and, as eval, the jitted
     model + decode + NMS, for 20 classes on random images (phase encoding, learnable LIF, T=4)."""
-    from snnjax.train import detection_task, loop
-    from snnjax.train.config import DetectionConfig, DetectorConfig, LoopConfig
+    from snnjax.engine.sharding import global_batch, make_mesh
+    from snnjax.settings import replace_paths
+    from snnjax.tasks import detection
+    from snnjax.tasks.detection.task import build_model
 
-    config = DetectionConfig(
-        model=DetectorConfig(mode=mode, dtype=dtype),
-        loop=LoopConfig(workdir="", epochs=1, batch_size=batch_size, eval_batch_size=batch_size, progress=False),
+    config = replace_paths(
+        detection.PAPER,
+        {
+            "model.mode": mode,
+            "model.dtype": dtype,
+            **one_epoch_of_batches(batch_size),
+        },
     )
-    mesh = loop.setup_devices(config.loop)
+    mesh = make_mesh(config.loop)
     data = RandomDetectionData(img_size, batch_size)
-    task = detection_task.DetectionTask(config, data, detection_task.build_model(config.model, VOC_CLASSES), mesh)
-    images = loop.global_batch({"image": data.batch["image"]}, mesh)["image"]
-    detect = jax.jit(task.detect)
-    return task_timer(task, config, lambda variables, key: jax.block_until_ready(detect(variables, images, key)))
+    task = detection.DetectionTask(config, data, build_model(config.model, VOC_CLASSES), mesh)
+    images = global_batch({"image": data.batch["image"]}, mesh)["image"]
+    detect = jax.jit(task.evaluators[0].detect)
+    return task_timer(task, lambda variables, key: jax.block_until_ready(detect(variables, images, key)))
 
 
 def host_pipeline_rate(img_size: int, batch_size: int, batches: int) -> tuple[float, int] | None:
-    """Training images/s that ``snnjax.data``'s augmentation threads deliver (after one warm-up batch) and
+    """Training images/s that the detection data's augmentation threads deliver (after one warm-up batch) and
     the thread count; None without OpenCV."""
     try:
-        from snnjax.data.detection import load_detection
+        from snnjax.tasks.detection.data import load_detection
     except ImportError:
         return None
     data = load_detection(
@@ -350,9 +364,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     y.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after one warm-up)")
     y.set_defaults(run=bench_models)
     args = parser.parse_args(argv)
-    sizes = [args.T, args.N, args.repeats] if args.benchmark == "lif" else [args.steps, *args.batch_sizes]
-    if min(sizes) < 1:
-        parser.error("sizes, steps and repeats must be positive integers")
+    names = ("T", "N", "repeats") if args.benchmark == "lif" else ("steps",)
+    check_args(parser, args, {name: integer(1) for name in names})
+    if args.benchmark != "lif":
+        check_args(parser, args, {"batch_sizes": Accepts(lambda v: min(v) >= 1, "ints >= 1")})
     return args
 
 

@@ -14,6 +14,7 @@ import math
 import pathlib
 import sys
 
+from snnjax.checks import check_args, integer, number
 from snnjax.equivalence import as_fraction, constant_input_patterns, markdown_table
 
 
@@ -37,10 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="JSON output (default results/equivalence_T{T}_tau{tau}_{reset}.json)",
     )
     args = p.parse_args(argv)
-    if args.T < 1:
-        p.error(f"argument --T: must be a positive integer, got {args.T}")
-    if not args.tau > 1:
-        p.error(f"argument --tau: must be > 1, got {args.tau}")
+    check_args(p, args, {"T": integer(1), "tau": number(1, low_open=True)})
     return args
 
 

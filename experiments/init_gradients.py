@@ -16,19 +16,16 @@ the ANN's. For each BN scale, and for the ANN, on synthetic detection batches (t
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from snnjax.metrics.spikes import firing_rates  # noqa: E402
-from snnjax.models.spiking import SpikingConfig  # noqa: E402
-from snnjax.models.yolo import YOLOv5n  # noqa: E402
-from snnjax.train.detection import yolo_loss  # noqa: E402
+from snnjax.checks import Accepts, check_args, integer
+from snnjax.metrics.spikes import firing_rates
+from snnjax.models.spiking import SpikingConfig
+from snnjax.models.yolo import YOLOv5n
+from snnjax.tasks.detection.loss import yolo_loss
 
 MODULES = ("model_1", "model_6", "model_13", "model_20", "model_24")
 
@@ -71,10 +68,11 @@ def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--classes", type=int, default=3)
     args = parser.parse_args(argv)
-    if min(args.T, args.batch_size, args.seeds) < 1 or args.img_size % 32 or min(args.bn_scales) <= 0:
-        parser.error("T, batch_size and seeds must be >= 1, img_size a multiple of 32, bn_scales > 0")
+    check_args(parser, args, {name: integer(1) for name in ("T", "batch_size", "seeds", "classes")})
+    multiple = Accepts(lambda v: v >= 32 and v % 32 == 0, "a positive multiple of 32")
+    check_args(parser, args, {"img_size": multiple, "bn_scales": Accepts(lambda v: min(v) > 0, "numbers > 0")})
 
-    from snnjax.data.detection import load_detection
+    from snnjax.tasks.detection.data import load_detection
 
     data = load_detection(
         "synthetic", img_size=args.img_size, num_train=args.batch_size, num_test=1, num_classes=args.classes, seed=0

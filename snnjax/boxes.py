@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snnjax.checks import check
+
 Array = np.ndarray | jax.Array
 
 
@@ -69,8 +71,8 @@ def scale_boxes(
     pad_h = (h − h0·gain)/2. With ``ratio_pad = ((gain_h, gain_w), (pad_w, pad_h))`` (what the
     letterbox returned) gain = gain_h. Returns new boxes ``[..., 4]``; trailing columns are kept.
     """
-    if len(from_shape) != 2 or len(to_shape) != 2:
-        raise ValueError(f"from_shape and to_shape must be (h, w) pairs, got {from_shape} and {to_shape}")
+    check(len(from_shape) == 2, "from_shape", from_shape, "an (h, w) pair")
+    check(len(to_shape) == 2, "to_shape", to_shape, "an (h, w) pair")
     (h, w), (h0, w0) = from_shape, to_shape
     if ratio_pad is None:
         gain = min(h / h0, w / w0)

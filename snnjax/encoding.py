@@ -1,4 +1,4 @@
-"""The unified learnable temporal encoder (paper §3.2, DESIGN.md §4).
+"""The unified learnable temporal encoder (paper §3.2, docs/encoding.md).
 
 A static feature map X (the raw image, or the output of a learnable conv+BN) is replicated over T
 steps, X_1 = X, and for t = 1..T:
@@ -19,8 +19,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from snnjax.checks import check, is_int, number, one_of
 from snnjax.layers import conv_bn
-from snnjax.neurons import NEURONS, record_firing_rate
+from snnjax.neurons import NEURONS, make_neuron, record_firing_rate
 from snnjax.surrogate import Sigmoid, SurrogateLike, get, spike
 
 KINDS = ("direct", "rate", "poisson", "phase", "ttfs")
@@ -29,8 +30,7 @@ _MIN_THRESHOLD = 1e-3  # a learnt θ_0 is kept positive, so silenced TTFS neuron
 
 
 def _check_T(T) -> None:
-    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
-        raise ValueError(f"T: expected a positive int number of time steps, got {T!r}")
+    check(is_int(T) and T >= 1, "T", T, "an int >= 1 (the number of time steps)")
 
 
 def threshold_schedule(threshold: jax.Array | float, threshold_decay: jax.Array | float, T: int) -> jax.Array:
@@ -46,8 +46,7 @@ def _threshold_encode(x, T, threshold, threshold_decay, surrogate, update: str) 
     """Eqs. 5-8: fire against the decaying threshold, then update X by ``update``."""
     thetas = threshold_schedule(threshold, threshold_decay, T).astype(x.dtype)
     pad = x.ndim - (thetas.ndim - 1)
-    if pad < 0:
-        raise ValueError(f"threshold: θ_0 and λ of shape {thetas.shape[1:]} do not broadcast against x {x.shape}")
+    check(pad >= 0, "threshold", thetas.shape[1:], f"θ_0 and λ shapes that broadcast against x {x.shape}")
     thetas = thetas.reshape((T,) + (1,) * pad + thetas.shape[1:])
     surrogate = get(surrogate)
     if update == "none":
@@ -117,19 +116,17 @@ def encode(
     key: jax.Array | None = None,
 ) -> jax.Array:
     """Dispatches to the encoder named ``kind`` (one of ``KINDS``)."""
-    if kind not in KINDS:
-        raise ValueError(f"encoding: got {kind!r}; accepted: {', '.join(map(repr, KINDS))}")
+    one_of(KINDS)("encoding", kind)
     if kind == "direct":
         return direct(x, T)
     if kind == "poisson":
-        if key is None:
-            raise ValueError("key: the poisson encoding needs a PRNG key")
+        check(key is not None, "key", key, "a PRNG key (the poisson encoding draws random spikes)")
         return poisson(x, T, key=key, straight_through=get(surrogate) is not None)
     return _threshold_encode(x, T, threshold, threshold_decay, surrogate, _UPDATES[kind])
 
 
 class TemporalEncoder(nn.Module):
-    """Turns images ``[B, H, W, C]`` into spikes ``[T, B, H, W, C']`` (DESIGN.md §4).
+    """Turns images ``[B, H, W, C]`` into spikes ``[T, B, H, W, C']`` (docs/encoding.md).
 
     Attributes:
       kind: one of ``KINDS``.
@@ -165,17 +162,18 @@ class TemporalEncoder(nn.Module):
     dtype: jnp.dtype | None = None
 
     def _validate(self, x: jax.Array) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind: got {self.kind!r}; accepted: {', '.join(map(repr, KINDS))}")
+        one_of(KINDS)("kind", self.kind)
         _check_T(self.T)
-        if x.ndim != 4:
-            raise ValueError(f"x: expected images [B, H, W, C], got shape {x.shape}")
-        if self.kind == "direct" and not self.learnable_conv:
-            raise ValueError("learnable_conv: the 'direct' encoding feeds a conv's output to a LIF; it needs LC on")
-        if self.neuron not in NEURONS:
-            raise ValueError(f"neuron: got {self.neuron!r}; accepted: {', '.join(map(repr, NEURONS))}")
-        if not 0.0 < self.threshold_decay_init < 1.0 or self.threshold_init <= 0.0:
-            raise ValueError("threshold_init must be > 0 and threshold_decay_init in (0, 1)")
+        check(x.ndim == 4, "x", x.shape, "images [B, H, W, C]")
+        check(
+            self.kind != "direct" or self.learnable_conv,
+            "learnable_conv",
+            self.learnable_conv,
+            "True with the 'direct' encoding (it feeds a conv's output to a LIF)",
+        )
+        one_of(NEURONS)("neuron", self.neuron)
+        number(0, low_open=True)("threshold_init", self.threshold_init)
+        number(0, 1, low_open=True, high_open=True)("threshold_decay_init", self.threshold_decay_init)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -194,7 +192,7 @@ class TemporalEncoder(nn.Module):
                 dtype=self.dtype,
             )
         if self.kind == "direct":
-            return NEURONS[self.neuron](**(self.neuron_kwargs or {}), name="lif")(direct(x, self.T))
+            return make_neuron(self.neuron, **(self.neuron_kwargs or {}), name="lif")(direct(x, self.T))
         threshold, threshold_decay = self._thresholds(x.shape[-1])
         surrogate = self.surrogate if self.surrogate_gradient else None
         key = self.make_rng("encoding") if self.kind == "poisson" else None

@@ -13,10 +13,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from snnjax.checks import InvalidValue
+
 # PyTorch's default conv/linear weight init, kaiming_uniform(a=√5): U(−1/√fan_in, 1/√fan_in).
 torch_conv_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
 SEW_MODES = ("add", "and", "iand")
+# Compute dtypes a model config names (parameters stay float32).
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def torch_bias_init(fan_in: int):
@@ -47,7 +51,7 @@ def sew(spikes: jax.Array, shortcut: jax.Array, mode: str) -> jax.Array:
         return spikes * shortcut
     if mode == "iand":
         return (1.0 - spikes) * shortcut
-    raise ValueError(f"sew: got {mode!r}; accepted: {', '.join(map(repr, SEW_MODES))}")
+    raise InvalidValue("sew", mode, ", ".join(map(repr, SEW_MODES)))
 
 
 def conv_bn(

@@ -1,6 +1,6 @@
 """Leaky integrate-and-fire neurons unrolled over time with ``jax.lax.scan``.
 
-Inputs are time-major, ``x: [T, ...]``. Per step (paper eqs. 1-4, DESIGN.md §3):
+Inputs are time-major, ``x: [T, ...]``. Per step (paper eqs. 1-4, docs/neurons.md):
 
     charge   H[t] = f(V[t-1], X[t])
     fire     S[t] = Θ(H[t] - V_th)                       (surrogate gradient in the backward pass)
@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from snnjax.checks import check
 from snnjax.surrogate import Sigmoid, SurrogateLike, get, spike
 
 Charge = Callable[[jax.Array, jax.Array, tuple], jax.Array]
@@ -31,8 +32,7 @@ _MAX_UNROLL = 8
 
 
 def _check_time_major(x: jax.Array, name: str = "x") -> None:
-    if x.ndim < 1 or x.shape[0] < 1:
-        raise ValueError(f"{name}: expected a time-major array [T, ...] with T >= 1, got shape {x.shape}")
+    check(x.ndim >= 1 and x.shape[0] >= 1, name, x.shape, "a time-major array [T, ...] with T >= 1")
 
 
 def _scan_neuron(
@@ -91,8 +91,7 @@ def lif(
       Spikes ``[T, ...]`` in x's dtype, or ``(spikes, v)`` when ``return_v``.
     """
     _check_time_major(x)
-    if not tau > 1.0:
-        raise ValueError(f"tau: must be > 1 (the leak factor is 1 - 1/tau), got {tau}")
+    check(tau > 1.0, "tau", tau, "a number > 1 (the leak factor is 1 - 1/tau)")
     v_rest = 0.0 if v_reset is None else v_reset
 
     def charge(v, x_t, _):
@@ -134,8 +133,7 @@ def learnable_lif(
     """
     _check_time_major(x)
     for name, p in (("decay", decay), ("weight", weight)):
-        if p.ndim < 1 or p.shape[0] != x.shape[0]:
-            raise ValueError(f"{name}: expected shape [T={x.shape[0]}, C], got {p.shape}")
+        check(p.ndim >= 1 and p.shape[0] == x.shape[0], name, p.shape, f"an array [T={x.shape[0]}, C]")
     x_dtype = x.dtype
 
     def charge(v, x_t, params_t):
@@ -214,8 +212,8 @@ class LearnableLIF(LIF):
 NEURONS: dict[str, type] = {"lif": LIF, "learnable": LearnableLIF}
 
 
-def neuron_from_config(kind: str, **kwargs) -> nn.Module:
-    """Builds ``LIF`` (kind="lif") or ``LearnableLIF`` (kind="learnable") with the given settings."""
-    if kind not in NEURONS:
-        raise ValueError(f"neuron: got {kind!r}; accepted: {', '.join(map(repr, NEURONS))}")
-    return NEURONS[kind](**kwargs)
+def make_neuron(kind: str, **settings) -> nn.Module:
+    """The neuron module named ``kind``: ``LIF`` ("lif") or ``LearnableLIF`` ("learnable"), with ``settings``
+    (``tau``, ``v_threshold``, ``v_reset``, ``detach_reset``, ``surrogate``, ``name``, ...)."""
+    check(kind in NEURONS, "neuron", kind, ", ".join(map(repr, NEURONS)))
+    return NEURONS[kind](**settings)

@@ -18,6 +18,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from snnjax.checks import InvalidValue, check
+
 
 @dataclasses.dataclass(frozen=True)
 class Sigmoid:
@@ -126,8 +128,7 @@ def get(surrogate: SurrogateLike, alpha: float | None = None) -> Surrogate | Non
     ``alpha`` overrides the default α when a name is given.
     """
     if surrogate is None or isinstance(surrogate, tuple(SURROGATES.values())):
-        if alpha is not None:
-            raise ValueError("surrogate: pass alpha only together with a surrogate name")
+        check(alpha is None, "alpha", alpha, f"None unless surrogate is given by name (surrogate is {surrogate!r})")
         return surrogate
     if isinstance(surrogate, str):
         name = surrogate.lower()
@@ -135,9 +136,10 @@ def get(surrogate: SurrogateLike, alpha: float | None = None) -> Surrogate | Non
             return None
         if name in SURROGATES:
             return SURROGATES[name]() if alpha is None else SURROGATES[name](alpha=alpha)
-    raise ValueError(
-        f"surrogate: got {surrogate!r}; accepted: None, 'none', "
-        f"{', '.join(repr(n) for n in SURROGATES)} or an instance of one of their classes"
+    raise InvalidValue(
+        "surrogate",
+        surrogate,
+        f"None, 'none', {', '.join(repr(n) for n in SURROGATES)} or an instance of one of their classes",
     )
 
 

@@ -1,6 +1,5 @@
 """Shared test helpers."""
 
-import dataclasses
 import importlib.util
 import os
 import pathlib
@@ -9,9 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from snnjax.checkpoint import load_state
-from snnjax.train import loop
-from snnjax.train.config import to_dict
+from snnjax.engine.checkpoint import load_state
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -29,20 +26,28 @@ def experiment():
     return load_experiment
 
 
-def train_in(task, workdir: str) -> dict:
-    """Trains (or resumes) ``task``'s experiment in another ``workdir``; returns its results."""
-    config = dataclasses.replace(task.config, loop=dataclasses.replace(task.config.loop, workdir=workdir))
-    return loop.train(task, config.loop, config.optim, to_dict(config), task.mesh)
+def repeat_first_batch(trainer, steps: int):
+    """Trains ``steps`` steps from a fresh state on the first batch of epoch 0; returns the final state,
+    the last step's metrics and every step's loss."""
+    rng = jax.random.key_data(jax.random.key(0))
+    state = trainer.init(rng)
+    batch = next(trainer.task.train_batches(0, rng))
+    losses = []
+    for _ in range(steps):
+        state, metrics = trainer.train_step(state, batch)
+        losses.append(float(metrics["loss"]))
+    return state, metrics, losses
 
 
 class Interrupted(Exception):
     pass
 
 
-def interrupt_and_resume(task, workdir: str, finished_workdir: str, monkeypatch) -> dict:
+def interrupt_and_resume(trainer, workdir: str, finished_workdir: str, monkeypatch) -> dict:
     """Trains in ``workdir`` until the second epoch starts, checks that no results were written, resumes
     and checks that the final state equals the uninterrupted run's in ``finished_workdir``; returns the
     resumed results."""
+    task = trainer.task
     batches = task.train_batches
 
     def interrupt_in_second_epoch(epoch, rng):
@@ -52,9 +57,9 @@ def interrupt_and_resume(task, workdir: str, finished_workdir: str, monkeypatch)
 
     monkeypatch.setattr(task, "train_batches", interrupt_in_second_epoch)
     with pytest.raises(Interrupted):
-        train_in(task, workdir)
+        trainer.train(workdir)
     monkeypatch.undo()
     assert not os.path.exists(os.path.join(workdir, "results.json"))
-    resumed = train_in(task, workdir)
+    resumed = trainer.train(workdir)
     jax.tree_util.tree_map(np.testing.assert_array_equal, load_state(workdir)[0], load_state(finished_workdir)[0])
     return resumed

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snnjax.data import POLICIES, augment_batch, normalize
-from snnjax.data.augment import (
+from snnjax.tasks.classification.data import POLICIES, augment_batch, normalize
+from snnjax.tasks.classification.data.augment import (
     mean_fill,
     mixup,
     random_crop,
@@ -56,7 +56,9 @@ def test_none_is_normalise_and_smoothed_one_hot():
 
 
 def test_bad_policy_names_the_argument_and_choices():
-    with pytest.raises(ValueError, match=r"augment must be one of \['official', 'crop_flip', 'none'\]"):
+    with pytest.raises(
+        ValueError, match=r"(?m)^augment: got 'autoaugment'; accepted: 'official', 'crop_flip', 'none'$"
+    ):
         augment_batch(
             jax.random.key(0),
             IMAGES,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from snnjax.data.randaugment import OPS, apply_ops, level_to_arg, rand_augment
+from snnjax.tasks.classification.data.randaugment import OPS, apply_ops, level_to_arg, rand_augment
 
 FILL = (125, 123, 114)
 RNG = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snnjax.checkpoint import Checkpoints, load_state, locate
+from snnjax.engine.checkpoint import Checkpoints, load_state, locate
 
 
 def _state(value: float) -> dict:

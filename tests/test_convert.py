@@ -1,8 +1,9 @@
-"""Official QKFormer state_dict <-> Flax variables (specs/qkformer.md §6)."""
+"""Official QKFormer state_dict <-> Flax variables (docs/qkformer.md §6)."""
 
 import dataclasses
 import functools
 import importlib.util
+import re
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +18,7 @@ MODEL = QKFormer(embed_dim=32, depth=3, num_classes=10, spiking=SpikingConfig(T=
 
 
 def spec_state_dict(depth: int, dim: int, classes: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random tensors under the names and PyTorch shapes listed in the spec (E1 = D/4, E2 = D/2, E3 = D)."""
+    """Random tensors under the names and PyTorch shapes listed in docs/qkformer.md §6 (E1 = D/4, E2 = D/2, E3 = D)."""
     shapes = {}
 
     def conv_bn(prefix: str, weight: tuple, bias: bool = False) -> None:
@@ -156,6 +157,8 @@ def test_errors_list_missing_unexpected_and_mis_shaped_entries_at_once():
     with pytest.raises(ValueError) as error:
         load_official_qkformer(state, MODEL)
     message = str(error.value)
+    assert message.startswith("state_dict: got {'missing (2)': [")
+    assert message.endswith(f"; accepted: the entries of QKFormer-{MODEL.depth}-{MODEL.embed_dim} (10 classes)")
     for text in (
         "missing (2)",
         "stage2.0.tssa.k_bn.running_mean",
@@ -233,7 +236,9 @@ def test_pth_without_torch_says_how_to_convert(tmp_path):
 )
 def test_only_the_official_configuration_maps(kwargs):
     model = MODEL.clone(spiking=dataclasses.replace(MODEL.spiking, **kwargs))
-    with pytest.raises(ValueError, match="official"):
+    official = "{'encoding': 'direct', 'learnable_conv': True, 'neuron': 'lif', 'lc_channels': None}"
+    match = r"^model\.spiking: got \{'encoding': .*\}; accepted: " + re.escape(official) + r" \(the only .*official"
+    with pytest.raises(ValueError, match=match):
         load_official_qkformer(tiny_state_dict(), model)
-    with pytest.raises(ValueError, match="official"):
+    with pytest.raises(ValueError, match=match):
         export_official_qkformer(load_official_qkformer(tiny_state_dict(), MODEL), model)

@@ -5,10 +5,11 @@ import sys
 import numpy as np
 import pytest
 
-from snnjax.data import CIFAR_MEAN, CIFAR_STD, DatasetNotPreparedError, load_classification
+from snnjax.data import DatasetNotPreparedError
+from snnjax.tasks.classification.data import CIFAR_MEAN, CIFAR_STD, load_classification
 
 tfds = pytest.importorskip("tensorflow_datasets")
-from PIL import Image  # noqa: E402  (Pillow comes with matplotlib)
+from PIL import Image  # noqa: E402
 from tensorflow_datasets.image_classification import cifar  # noqa: E402
 
 SIZES = {"train": 23, "test": 9}

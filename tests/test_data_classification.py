@@ -1,26 +1,31 @@
 """load_classification dispatch: names, errors, and no tensorflow_datasets on import."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from snnjax.data import DATASETS, load_classification
+from snnjax.tasks.classification.data import DATASETS, load_classification
 
 
 @pytest.mark.parametrize("name", ["imagenet", "npz:", "CIFAR10", ""])
 def test_unknown_dataset_names_the_argument_and_choices(name):
     with pytest.raises(
         ValueError,
-        match=r"dataset must be one of \['cifar10', 'cifar100', 'synthetic', 'npz:PATH'\]",
+        match=rf"^dataset: got {re.escape(repr(name))}; accepted: 'cifar10', 'cifar100', 'synthetic', 'npz:PATH'$",
     ):
         load_classification(name)
     assert DATASETS == ("cifar10", "cifar100", "synthetic", "npz:PATH")
 
 
 def test_synthetic_options_are_rejected_for_other_datasets():
-    with pytest.raises(ValueError, match=r"options \['num_train'\] only apply to dataset 'synthetic'"):
+    with pytest.raises(
+        ValueError,
+        match=r"^options: got \['num_train'\]; accepted: none for dataset 'cifar10' "
+        r"\(only 'synthetic' takes options\)$",
+    ):
         load_classification("cifar10", num_train=10)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from snnjax.data import load_classification
+from snnjax.tasks.classification.data import load_classification
 
 
 def arrays(**override):
@@ -42,28 +42,42 @@ def test_declared_num_classes(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        (dict(y_test=None), r"missing key\(s\) \['y_test'\]"),
+        (
+            dict(y_test=None),
+            r"keys: got \['x_test', 'x_train', 'y_train'\]; "
+            r"accepted: all of \['x_train', 'y_train', 'x_test', 'y_test'\] \(missing key\(s\) \['y_test'\]\)",
+        ),
         (
             dict(x_train=np.zeros((6, 5, 4), np.uint8)),
-            r"'x_train' must be a non-empty uint8 array \[N, H, W, C\]",
+            r"x_train: got 'uint8 \(6, 5, 4\)'; accepted: a non-empty uint8 array \[N, H, W, C\] \(NHWC\)",
         ),
-        (dict(x_test=np.zeros((3, 5, 4, 2), np.float32)), r"'x_test' must be a non-empty uint8"),
+        (
+            dict(x_test=np.zeros((3, 5, 4, 2), np.float32)),
+            r"x_test: got 'float32 \(3, 5, 4, 2\)'; accepted: a non-empty uint8 array \[N, H, W, C\] \(NHWC\)",
+        ),
         (
             dict(y_train=np.zeros(5, np.int64)),
-            r"'y_train' must be an integer array of shape \(6,\)",
+            r"y_train: got 'int64 \(5,\)'; accepted: an integer array of shape \(6,\) \(one label per image\)",
         ),
-        (dict(y_test=np.array([0.0, 1.0, 2.0])), r"'y_test' must be an integer array"),
+        (
+            dict(y_test=np.array([0.0, 1.0, 2.0])),
+            r"y_test: got 'float64 \(3,\)'; accepted: an integer array of shape \(3,\) \(one label per image\)",
+        ),
         (
             dict(x_test=np.zeros((3, 5, 5, 2), np.uint8)),
-            r"'x_test' images are \(5, 5, 2\) but 'x_train'",
+            r"x_test: got 'uint8 \(3, 5, 5, 2\)'; "
+            r"accepted: a uint8 array \[N, 5, 4, 2\] \(the \[H, W, C\] of x_train\)",
         ),
-        (dict(y_train=np.array([0, 1, 2, 0, 1, -1])), r"'y_train' labels must lie in \[0, 3\)"),
-        (dict(num_classes=np.array(2)), r"'y_train' labels must lie in \[0, 2\)"),
-        (dict(num_classes=np.array([3])), r"'num_classes' must be an integer scalar"),
+        (
+            dict(y_train=np.array([0, 1, 2, 0, 1, -1])),
+            r"y_train: got 'labels in \[-1, 2\]'; accepted: labels in \[0, 3\)",
+        ),
+        (dict(num_classes=np.array(2)), r"y_train: got 'labels in \[0, 2\]'; accepted: labels in \[0, 2\)"),
+        (dict(num_classes=np.array([3])), r"num_classes: got 'int64 \(1,\)'; accepted: an integer scalar"),
     ],
 )
 def test_validation_errors_name_the_key(tmp_path, override, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=rf"^.*/data\.npz: {message}$"):
         load_classification(save(tmp_path, **override))
 
 

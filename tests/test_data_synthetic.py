@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from snnjax.data import load_classification
-from snnjax.data.synthetic import load_synthetic
+from snnjax.tasks.classification.data import load_classification
+from snnjax.tasks.classification.data.synthetic import load_synthetic
 
 
 def test_defaults_shapes_dtypes_and_stats():
@@ -36,9 +36,12 @@ def test_balanced_labels():
     assert set(np.unique(data.y_test)) == set(range(5))
 
 
-@pytest.mark.parametrize("arg, value", [("num_train", 0), ("num_classes", 1), ("image_size", 2.5)])
-def test_bad_options_name_the_argument(arg, value):
-    with pytest.raises(ValueError, match=arg):
+@pytest.mark.parametrize(
+    "arg, value, accepted",
+    [("num_train", 0, "an int >= 1"), ("num_classes", 1, "an int >= 2"), ("image_size", 2.5, "an int >= 4")],
+)
+def test_bad_options_name_the_argument(arg, value, accepted):
+    with pytest.raises(ValueError, match=rf"^{arg}: got {value}; accepted: {accepted}$"):
         load_synthetic(**{arg: value})
 
 

@@ -1,11 +1,11 @@
-"""Training augmentation (snnjax.data.detection_augment): boxes stay on their pixels."""
+"""Training augmentation (snnjax.tasks.detection.data.augment): boxes stay on their pixels."""
 
 import cv2
 import numpy as np
 import pytest
 
 from snnjax.boxes import xywh_to_xyxy
-from snnjax.data.detection_augment import (
+from snnjax.tasks.detection.data.augment import (
     AugmentConfig,
     augment_hsv,
     augment_train,
@@ -15,7 +15,7 @@ from snnjax.data.detection_augment import (
     mosaic,
     scale_translate,
 )
-from snnjax.data.letterbox import PAD_VALUE
+from snnjax.tasks.detection.data.letterbox import PAD_VALUE
 
 S = 64
 COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]], np.uint8)

@@ -1,12 +1,12 @@
-"""load_detection and the batch iterators (snnjax.data.detection, snnjax.data.detection_dataset)."""
+"""load_detection and the batch iterators (snnjax.tasks.detection.data: datasets.py, dataset.py)."""
 
 import numpy as np
 import pytest
 
 from snnjax.boxes import scale_boxes
-from snnjax.data.detection import load_detection
-from snnjax.data.detection_dataset import ExampleSource, RawExample, build_eval_split, pad_objects
-from snnjax.data.letterbox import PAD_VALUE
+from snnjax.tasks.detection.data import load_detection
+from snnjax.tasks.detection.data.dataset import ExampleSource, RawExample, build_eval_split, pad_objects
+from snnjax.tasks.detection.data.letterbox import PAD_VALUE
 
 S = 64
 
@@ -110,10 +110,17 @@ def test_load_detection_reports_sizes_and_classes(data):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"name": "coco"}, "dataset must be one of"),
-        ({"name": "voc", "num_train": 3}, "only apply to dataset 'synthetic'"),
-        ({"name": "synthetic", "img_size": 8}, "img_size"),
-        ({"name": "synthetic", "max_boxes": 0}, "max_boxes"),
+        ({"name": "coco"}, r"^dataset: got 'coco'; accepted: 'voc', 'synthetic'$"),
+        (
+            {"name": "voc", "num_train": 3},
+            r"^options: got \['num_train'\]; accepted: none for dataset 'voc' \(only 'synthetic' takes options\)$",
+        ),
+        ({"name": "synthetic", "img_size": 8}, r"^img_size: got 8; accepted: an int >= 16$"),
+        ({"name": "synthetic", "max_boxes": 0}, r"^max_boxes: got 0; accepted: none \(.*\) or an int >= 1$"),
+        (
+            {"name": "synthetic", "num_workers": 0},
+            r"^num_workers: got 0; accepted: none \(all usable CPUs\) or an int >= 1$",
+        ),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):
@@ -122,9 +129,9 @@ def test_bad_arguments_are_named(kwargs, match):
 
 
 def test_bad_batch_arguments_are_named(data):
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match=r"^batch_size: got 25; accepted: an int in \[1, 24\] \(at most the training"):
         data.train_batches(0, 25, 0)
-    with pytest.raises(ValueError, match="epoch"):
+    with pytest.raises(ValueError, match=r"^epoch: got -1; accepted: an int >= 0$"):
         data.train_batches(-1, 8, 0)
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match=r"^batch_size: got 0; accepted: an int >= 1$"):
         data.eval_batches(0)

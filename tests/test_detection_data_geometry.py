@@ -1,10 +1,10 @@
-"""Box formats (snnjax.boxes) and the letterbox (snnjax.data.letterbox) with its inverse."""
+"""Box formats (snnjax.boxes) and the letterbox (snnjax.tasks.detection.data.letterbox) with its inverse."""
 
 import numpy as np
 import pytest
 
 from snnjax.boxes import bbox_to_xyxy, scale_boxes, xywh_to_xyxy, xyxy_to_xywh
-from snnjax.data.letterbox import PAD_VALUE, letterbox, resize_long_side
+from snnjax.tasks.detection.data.letterbox import PAD_VALUE, letterbox, resize_long_side
 
 
 def test_tfds_bbox_to_yolo_xywh_and_back():

@@ -1,9 +1,9 @@
-"""The synthetic detection dataset (snnjax.data.detection_synthetic)."""
+"""The synthetic detection dataset (snnjax.tasks.detection.data.synthetic)."""
 
 import numpy as np
 import pytest
 
-from snnjax.data.detection_synthetic import (
+from snnjax.tasks.detection.data.synthetic import (
     SHAPES,
     synthetic_class_names,
     synthetic_example,
@@ -66,7 +66,15 @@ def test_class_names_beyond_six_name_the_hue_band():
     assert names[:2] == ("circle/hue0", "square/hue0") and names[6] == "circle/hue1"
 
 
-@pytest.mark.parametrize("option, value", [("num_classes", 25), ("num_train", 0), ("image_size", 8), ("seed", -1)])
-def test_bad_options_name_the_argument(option, value):
-    with pytest.raises(ValueError, match=option):
+@pytest.mark.parametrize(
+    "option, value, accepted",
+    [
+        ("num_classes", 25, r"an int in \[1, 24\]"),
+        ("num_train", 0, "an int >= 1"),
+        ("image_size", 8, "an int >= 16"),
+        ("seed", -1, "an int >= 0"),
+    ],
+)
+def test_bad_options_name_the_argument(option, value, accepted):
+    with pytest.raises(ValueError, match=rf"^{option}: got {value}; accepted: {accepted}$"):
         synthetic_examples(**{option: value})

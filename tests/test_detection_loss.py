@@ -1,4 +1,4 @@
-"""YOLOv5 v7.0 loss (spec yolov5n.md §3.2–3.4): gains, target assignment, CIoU, objectness writes, loss."""
+"""YOLOv5 v7.0 loss (docs/yolov5n.md §3.2–3.4): gains, target assignment, CIoU, objectness writes, loss."""
 
 import functools
 import math
@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from snnjax.train.detection import (
+from snnjax.tasks.detection.loss import (
     ANCHORS,
     STRIDES,
     LossConfig,
@@ -365,11 +365,16 @@ def test_single_class_has_no_class_loss():
 
 def test_bad_shapes_name_the_argument():
     raws, boxes, classes, valid = random_inputs(9)
-    with pytest.raises(ValueError, match=r"raw_levels\[0\]: got shape"):
+    shape = r"raw_levels\[0\]: got \(2, 8, 8, 3, 8\); accepted: an array"
+    with pytest.raises(ValueError, match=rf"(?m)^{shape} \[B, ny, nx, 3, 9\]$"):
         loss_fn(num_classes=4)(raws, boxes, classes, valid)
-    with pytest.raises(ValueError, match=r"raw_levels\[0\]: grid"):
+    with pytest.raises(
+        ValueError, match=rf"(?m)^{shape} \[B, 16, 16, 3, 8\] \(the grid of img_size 128 at stride 8\)$"
+    ):
         loss_fn(img=128)(raws, boxes, classes, valid)
-    with pytest.raises(ValueError, match="config.balance"):
+    with pytest.raises(
+        ValueError, match=r"(?m)^config\.balance: got \(4\.0, 1\.0\); accepted: 3 gains, one per level$"
+    ):
         loss_fn(config=LossConfig(balance=(4.0, 1.0)))(raws, boxes, classes, valid)
 
 

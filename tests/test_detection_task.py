@@ -1,11 +1,11 @@
-"""Detection on the generic loop: YOLOv5's loss trains, mAP under every rule, the EMA is what is
-evaluated and saved, checkpoint/resume, results files, eval-only.
+"""Detection on the engine: YOLOv5's loss trains, mAP under every rule, the EMA is what is evaluated and
+saved, checkpoint/resume, results files, eval-only, and the numbers of the run from before the engine was
+split from the tasks.
 
 One tiny configuration for every test (spiking YOLOv5n, T = 2, 64×64 synthetic images, batch 4 with
-gradients accumulated over 2 batches), so the train step and the detector compile once per process.
+gradients accumulated over 2 batches), so the train step and the detector compile once per module.
 """
 
-import dataclasses
 import json
 import os
 
@@ -13,13 +13,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import interrupt_and_resume
+from conftest import interrupt_and_resume, repeat_first_batch
 
-from snnjax.checkpoint import load_state
+from snnjax.engine.checkpoint import load_state
+from snnjax.engine.config import LoopConfig
+from snnjax.engine.loop import Trainer, run_keys
+from snnjax.engine.sharding import replicate
+from snnjax.engine.state import EMA, saved_variables, update_ema
 from snnjax.models.spiking import SpikingConfig
-from snnjax.train import detection_task, loop
-from snnjax.train.config import DetectionConfig, DetectionDataConfig, DetectorConfig, LoopConfig, SGDConfig
-from snnjax.train.state import EMA, saved_variables, update_ema
+from snnjax.settings import replace_paths
+from snnjax.tasks import detection
+from snnjax.tasks.detection.config import DataConfig, DetectionConfig, DetectorConfig
+from snnjax.tasks.detection.optimizer import SGDConfig
 
 RULE_KEYS = {"map50", "map50_95", "voc07_map50", "voc07_map50_95", "voc12_map50", "voc12_map50_95", "fitness"}
 
@@ -31,33 +36,24 @@ def tiny_config(workdir: str) -> DetectionConfig:
     return DetectionConfig(
         loop=LoopConfig(workdir=workdir, epochs=2, batch_size=4, eval_batch_size=8, seed=0, progress=False),
         model=DetectorConfig(spiking=SpikingConfig(T=2, encoding="phase", neuron="learnable")),
-        data=DetectionDataConfig(
-            dataset="synthetic", img_size=64, synthetic_train=16, synthetic_test=8, synthetic_classes=3
-        ),
+        data=DataConfig(dataset="synthetic", img_size=64, synthetic_train=16, synthetic_test=8, synthetic_classes=3),
         optim=SGDConfig(lr=1.0, nominal_batch_size=8, warmup_epochs=0, min_warmup_steps=2),
     )
 
 
 @pytest.fixture(scope="module")
-def task(tmp_path_factory):
-    return detection_task.setup(tiny_config(str(tmp_path_factory.mktemp("run") / "a")))
+def trainer(tmp_path_factory):
+    return Trainer(detection.setup(tiny_config(str(tmp_path_factory.mktemp("run") / "a"))))
 
 
 @pytest.fixture(scope="module")
-def finished(task):
+def finished(trainer):
     """The uninterrupted run: (workdir, results)."""
-    return task.config.loop.workdir, detection_task.train(task)
+    return trainer.loop.workdir, trainer.train()
 
 
-def test_a_few_steps_lower_the_loss(task):
-    programs = loop.programs(task, task.config.optim, task.config.loop.epochs, task.mesh, task.batch_size)
-    rng = jax.random.key_data(jax.random.key(0))
-    state = programs.init(rng)
-    batch = next(task.train_batches(0, rng))
-    losses = []
-    for _ in range(10):
-        state, metrics = programs.train_step(state, batch, task.data)
-        losses.append(float(metrics["loss"]))
+def test_a_few_steps_lower_the_loss(trainer):
+    state, metrics, losses = repeat_first_batch(trainer, 10)
     assert {"box", "obj", "cls"} <= metrics.keys()
     assert np.mean(losses[-2:]) < 0.99 * losses[0], losses
     assert int(state.ema.updates) == 5  # accumulate(1) = round(1.5) = 2: updates at batches 0, 2, 4, 6, 8
@@ -75,17 +71,18 @@ def test_ema_averages_floating_variables_after_each_update():
     assert int(stepped.updates) == 1 and int(stepped.variables["counts"]["n"]) == 5
 
 
-def test_results_hold_every_rule_and_the_metrics_files(finished, task):
+def test_results_hold_every_rule_and_the_metrics_files(finished, trainer):
     workdir, results = finished
     with open(os.path.join(workdir, "results.json")) as f:
         assert json.load(f) == results
     assert RULE_KEYS <= results.keys() and all(0.0 <= results[k] <= 1.0 for k in RULE_KEYS)
     assert results["fitness"] == pytest.approx(0.1 * results["map50"] + 0.9 * results["map50_95"])
-    assert set(results["ap50_per_class"]) <= set(task.dataset.class_names)
+    assert set(results["ap50_per_class"]) <= set(trainer.task.dataset.class_names)
     assert results["best_epoch"] in (1, 2) and results["epochs"] == 2 and results["params"] > 1_700_000
     rates = results["firing_rates"]
     assert "encoder" in rates and "model_2/m_0/cv1_lif" in rates and all(0 <= r <= 1 for r in rates.values())
     assert results["config"]["optim"]["nominal_batch_size"] == 8
+    assert results["config"]["augment"]["fliplr"] == 0.5 and results["config"]["loss"]["balance"] == [4.0, 1.0, 0.4]
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
     assert [r["epoch"] for r in records] == [1, 2]
@@ -94,36 +91,45 @@ def test_results_hold_every_rule_and_the_metrics_files(finished, task):
     assert records[-1]["eval_map50_95"] == results["map50_95"]
 
 
-def test_evaluation_uses_the_ema_variables(finished, task):
+def test_the_same_seed_gives_the_numbers_of_the_run_before_the_engine_split(finished):
+    """Pinned from this configuration's run at commit 6047564, before the engine and the tasks were split
+    apart: the same seed gives the same loss and mAP to float32 round-off."""
+    workdir, results = finished
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        last = [json.loads(line) for line in f][-1]
+    assert last["train_loss"] == pytest.approx(0.4642869234085083, rel=1e-6)
+    assert results["map50_95"] == pytest.approx(0.0011599239529881387, rel=1e-6)
+
+
+def test_evaluation_uses_the_ema_variables(finished, trainer):
     workdir, results = finished
     state, _ = load_state(workdir)
-    ema = loop.evaluate_only(task, task.config.loop, task.mesh, saved_variables(state), "ema.json", {})
-    raw = loop.evaluate_only(
-        task, task.config.loop, task.mesh, {"params": state["params"], **state["model_state"]}, "raw.json", {}
-    )
+    key = run_keys(trainer.loop.seed)[1]
+    ema = trainer.evaluate(replicate(saved_variables(state), trainer.task.mesh), key)
+    raw = trainer.evaluate(replicate({"params": state["params"], **state["model_state"]}, trainer.task.mesh), key)
     assert ema["firing_rates"] == results["firing_rates"] and ema["map50_95"] == results["map50_95"]
     assert raw["firing_rates"] != results["firing_rates"]
 
 
-def test_an_interrupted_and_resumed_run_ends_with_the_same_parameters(task, finished, tmp_path, monkeypatch):
+def test_an_interrupted_and_resumed_run_ends_with_the_same_parameters(trainer, finished, tmp_path, monkeypatch):
     workdir = str(tmp_path / "b")
-    resumed = interrupt_and_resume(task, workdir, finished[0], monkeypatch)
+    resumed = interrupt_and_resume(trainer, workdir, finished[0], monkeypatch)
     assert resumed["map50_95"] == finished[1]["map50_95"]
 
 
-def test_eval_only_reproduces_the_results_from_the_checkpoint(task, finished):
+def test_eval_only_reproduces_the_results_from_the_checkpoint(trainer, finished):
     workdir, results = finished
-    evaluated = detection_task.evaluate(task)
+    evaluated = trainer.evaluate_only()
     assert evaluated["map50_95"] == results["map50_95"] and evaluated["source"] == workdir
     assert os.path.exists(os.path.join(workdir, "eval.json"))
 
 
-def test_init_from_loads_the_ema_and_rejects_another_model(task, finished):
-    config = dataclasses.replace(task.config, init_from=finished[0])
-    variables = detection_task.pretrained_variables(config)
+def test_init_from_loads_the_ema_and_rejects_another_model_or_a_file(trainer, finished, monkeypatch):
+    variables = trainer.load_variables(finished[0])
     state, _ = load_state(finished[0])
     jax.tree_util.tree_map(np.testing.assert_array_equal, variables, saved_variables(state))
-    spiking = dataclasses.replace(config.model.spiking, T=4)
-    other = dataclasses.replace(config, model=dataclasses.replace(config.model, spiking=spiking))
-    with pytest.raises(ValueError, match=r"init_from: .*model\.spiking\.T: 2 -> 4$"):
-        detection_task.pretrained_variables(other)
+    with pytest.raises(ValueError, match=r"^init_from: got '.*config.json'; accepted: an orbax checkpoint folder"):
+        trainer.load_variables(os.path.join(finished[0], "config.json"))
+    monkeypatch.setattr(trainer.task, "config", replace_paths(trainer.task.config, {"model.spiking.T": 4}))
+    with pytest.raises(ValueError, match=r"^init_from: .*model\.spiking\.T: 2 -> 4$"):
+        trainer.load_variables(finished[0])

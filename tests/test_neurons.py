@@ -142,13 +142,13 @@ def test_modules_sow_their_firing_rate():
         np.testing.assert_allclose(state["firing_rates"]["rate"][0], 0.5)
 
 
-def test_neuron_from_config_and_errors():
-    assert isinstance(neurons.neuron_from_config("learnable", tau=3.0), neurons.LearnableLIF)
-    with pytest.raises(ValueError, match="neuron.*'lif'"):
-        neurons.neuron_from_config("izhikevich")
-    with pytest.raises(ValueError, match="tau"):
+def test_make_neuron_builds_either_neuron_and_names_a_bad_kind():
+    assert isinstance(neurons.make_neuron("learnable", tau=3.0), neurons.LearnableLIF)
+    with pytest.raises(ValueError, match=r"^neuron: got 'izhikevich'; accepted: 'lif', 'learnable'$"):
+        neurons.make_neuron("izhikevich")
+    with pytest.raises(ValueError, match=r"^tau: got 1\.0; accepted: a number > 1 "):
         neurons.lif(jnp.ones((2, 2)), tau=1.0)
-    with pytest.raises(ValueError, match="x: expected a time-major"):
+    with pytest.raises(ValueError, match=r"^x: got \(\); accepted: a time-major array \[T, \.\.\.\] with T >= 1$"):
         neurons.lif(jnp.float32(1.0))
-    with pytest.raises(ValueError, match="decay: expected shape"):
+    with pytest.raises(ValueError, match=r"^decay: got \(2, 2\); accepted: an array \[T=3, C\]$"):
         neurons.learnable_lif(jnp.ones((3, 2)), jnp.ones((2, 2)), jnp.ones((3, 2)))

@@ -1,4 +1,4 @@
-"""QKFormer (specs/qkformer.md): shapes, parameter counts, spikes, the SSA scan switch, dtypes, gradients."""
+"""QKFormer (docs/qkformer.md): shapes, parameter counts, spikes, the SSA scan switch, dtypes, gradients."""
 
 import dataclasses
 import functools
@@ -11,8 +11,8 @@ import optax
 import pytest
 from flax import traverse_util
 
-from snnjax.models.qkformer import Layers, QKFormer, SpikingSelfAttention, qkformer
-from snnjax.models.spiking import SpikingConfig
+from snnjax.models.qkformer import QKFormer, SpikingSelfAttention, qkformer
+from snnjax.models.spiking import SpikingConfig, Units
 
 T, B = 2, 2
 # Compiling dominates these tests: the "rbg" PRNG and XLA's lowest CPU optimisation level compile faster.
@@ -132,7 +132,7 @@ def test_gradients_are_finite_and_nonzero(train_step):
     assert {"threshold", "threshold_decay_logit", "decay", "weight"} <= {path[-1] for path in grads}
     for path, g in grads.items():
         assert np.all(np.isfinite(g)), path
-        if path[-2:] == ("conv", "bias"):  # followed by train-mode BN, which removes it: ~0 (spec §1.5)
+        if path[-2:] == ("conv", "bias"):  # followed by train-mode BN, which removes it: ~0 (docs/qkformer.md §1.5)
             assert np.abs(g).max() <= 1e-3 * np.abs(grads[path[:-1] + ("kernel",)]).max(), path
         elif path[-2:] == ("attn_lif", "decay"):
             # ∂L/∂k_t = ∂L/∂H[t]·V[t-1] needs charge held below threshold. Token attention: the input is a
@@ -162,9 +162,9 @@ def ssa_outputs(batch: int) -> tuple[jax.Array, jax.Array]:
     """
     x = jax.random.randint(jax.random.key(4), (1, batch, 8, 8, 256), 0, 3).astype(jnp.float32)
     x = jnp.broadcast_to(x, (4,) + x.shape[1:])
-    variables = SpikingSelfAttention(8, Layers()).init(RNGS["params"], x)
+    variables = SpikingSelfAttention(8, Units()).init(RNGS["params"], x)
     return tuple(
-        SpikingSelfAttention(8, Layers(), official_scan=official).apply(
+        SpikingSelfAttention(8, Units(), official_scan=official).apply(
             variables, x, train=True, mutable=["batch_stats"]
         )[0]
         for official in (True, False)

@@ -92,10 +92,12 @@ def test_get_resolves_instances_names_and_rejects_bad_input():
     assert sg.get(sg.ATan(alpha=3.0)) == sg.ATan(alpha=3.0)
     assert sg.get("ATan") == sg.ATan()
     assert sg.get(None) is None
-    with pytest.raises(ValueError, match="surrogate.*'sigmoid'"):
+    with pytest.raises(ValueError, match=r"^surrogate: got 'relu'; accepted: None, 'none', 'sigmoid', 'atan', "):
         sg.get("relu")
-    with pytest.raises(ValueError, match="surrogate"):
+    with pytest.raises(ValueError, match=r"^surrogate: got 3\.0; accepted: None, 'none', .* or an instance "):
         sg.get(3.0)
+    with pytest.raises(ValueError, match=r"^alpha: got 2\.0; accepted: None unless surrogate is given by name "):
+        sg.get(sg.ATan(), alpha=2.0)
 
 
 def test_surrogates_are_hashable_static_arguments():

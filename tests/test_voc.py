@@ -1,4 +1,4 @@
-"""VOC07+12 from prepared tfds ArrayRecord data, without TensorFlow (snnjax.data.voc, tfds_source).
+"""VOC07+12 from prepared tfds ArrayRecord data, without TensorFlow (snnjax.tasks.detection.data.voc, tfds_source).
 
 The fixture prepares a tiny ``voc/2007`` and ``voc/2012`` through the real tfds builder's
 ``download_and_prepare`` (its feature spec, serializer, shuffling and ArrayRecord layout), with our
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from snnjax.data import DatasetNotPreparedError
-from snnjax.data.detection import load_detection
-from snnjax.data.voc import parse_voc_record
+from snnjax.tasks.detection.data import load_detection
+from snnjax.tasks.detection.data.voc import parse_voc_record
 
 tfds = pytest.importorskip("tensorflow_datasets")
 from tensorflow_datasets.object_detection.voc import Voc  # noqa: E402

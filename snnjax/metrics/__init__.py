@@ -1,0 +1,2 @@
+"""Measures any user can call: detection NMS and mAP under three rules (``detection``, ``nms``, ``ap``,
+``matching``) and spike statistics (``spikes``)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnjax.checks import one_of
+
 AP_METHODS = ("interp101", "point11", "continuous")
 
 
@@ -19,8 +21,7 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, method: str = "
         ulp above k/10 at some points, which only matters when a recall equals such a point exactly).
     An empty curve has AP 0.
     """
-    if method not in AP_METHODS:
-        raise ValueError(f"method must be one of {AP_METHODS}, got {method!r}")
+    one_of(AP_METHODS)("method", method)
     if len(recall) == 0:
         return 0.0
     mrec = np.concatenate(([0.0], recall, [1.0]))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from snnjax.boxes import scale_boxes
+from snnjax.checks import InvalidValue, check, one_of
 from snnjax.metrics.ap import average_precision, best_f1_point
 from snnjax.metrics.matching import match_detections
 from snnjax.metrics.nms import non_max_suppression
@@ -40,24 +41,24 @@ RULES = {
 
 def _concat(items: Sequence[Any], name: str, width: int | None, num_images: int) -> tuple[np.ndarray, np.ndarray]:
     """Stacks per-image arrays ``[n_i, width]`` (``[n_i]`` when width is None); returns (rows, image index)."""
-    if len(items) != num_images:
-        raise ValueError(f"{name} must hold one array per image ({num_images}), got {len(items)}")
+    check(len(items) == num_images, f"len({name})", len(items), f"{num_images}, one array per image")
     empty = (0,) if width is None else (0, width)
     arrays = [np.asarray(a, np.float64) for a in items]
     arrays = [a.reshape(empty) if a.size == 0 else a for a in arrays]
     for i, a in enumerate(arrays):
-        if a.ndim != len(empty) or a.shape[1:] != empty[1:]:
-            raise ValueError(
-                f"{name}[{i}] must have shape {'[n]' if width is None else f'[n, {width}]'}, got {a.shape}"
-            )
+        shape = "[n]" if width is None else f"[n, {width}]"
+        check(a.ndim == len(empty) and a.shape[1:] == empty[1:], f"{name}[{i}]", a.shape, f"an array {shape}")
     return np.concatenate([np.zeros(empty)] + arrays), np.repeat(np.arange(num_images), [len(a) for a in arrays])
 
 
 def _class_ids(values: np.ndarray, name: str, num_classes: int | None) -> np.ndarray:
     ids = values.astype(np.int64)
-    if np.any(ids != values) or np.any(ids < 0) or (num_classes is not None and np.any(ids >= num_classes)):
+    bad = (ids != values) | (ids < 0)
+    if num_classes is not None:
+        bad |= ids >= num_classes
+    if bad.any():
         accepted = "integers >= 0" if num_classes is None else f"integers in [0, {num_classes})"
-        raise ValueError(f"{name} class ids must be {accepted}")
+        raise InvalidValue(f"{name} class ids", float(values[bad][0]), accepted)
     return ids
 
 
@@ -117,8 +118,7 @@ def evaluate(
     ``precision``/``recall`` (class means at the best-F1 confidence, at t = 0.5), their ``_per_class``
     arrays, ``f1_conf`` and ``iou_thresholds``.
     """
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {tuple(RULES)}, got {rule!r}")
+    one_of(tuple(RULES))("rule", rule)
     config = RULES[rule]
     num_images = len(gts)
     det, det_image = _concat(preds, "preds", 6, num_images)
@@ -126,9 +126,14 @@ def evaluate(
     if difficult is None:
         gt_difficult = np.zeros(len(gt), bool)
     else:
-        gt_difficult = _concat(difficult, "difficult", None, num_images)[0].astype(bool)
-        if len(gt_difficult) != len(gt):
-            raise ValueError("difficult must have one flag per ground-truth box of each image")
+        flags, flag_image = _concat(difficult, "difficult", None, num_images)
+        flag_counts, gt_counts = (np.bincount(index, minlength=num_images) for index in (flag_image, gt_image))
+        mismatched = np.flatnonzero(flag_counts != gt_counts)
+        if mismatched.size:
+            i = int(mismatched[0])
+            accepted = f"{gt_counts[i]}, one flag per ground-truth box of image {i}"
+            raise InvalidValue(f"len(difficult[{i}])", int(flag_counts[i]), accepted)
+        gt_difficult = flags.astype(bool)
     det_class = _class_ids(det[:, 5], "preds", num_classes)
     gt_class = _class_ids(gt[:, 4], "gts", num_classes)
     if config.drop_difficult:

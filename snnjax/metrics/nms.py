@@ -8,13 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from snnjax.boxes import box_iou, xywh_to_xyxy
+from snnjax.checks import check, integer, number
 
 MAX_CANDIDATES = 30000  # YOLOv5's max_nms
-
-
-def _check(ok: bool, name: str, value, accepted: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {accepted}, got {value!r}")
 
 
 def _candidates(decoded: jax.Array, conf_thres: float, multi_label: bool):
@@ -102,7 +98,7 @@ def non_max_suppression(
     max_candidates: int = MAX_CANDIDATES,
     chunk: int = 1024,
 ) -> tuple[jax.Array, jax.Array]:
-    """YOLOv5 NMS (spec §4.1) on decoded predictions ``[B, N, 5 + nc]`` (xywh pixels, obj, class probs).
+    """YOLOv5 NMS (docs/yolov5n.md §4.1) on decoded predictions ``[B, N, 5 + nc]`` (xywh pixels, obj, class probs).
 
     1. candidates: obj > conf_thres; score = obj·cls; multi-label: each (box, class) with
        score > conf_thres, else the best class per box if its score > conf_thres;
@@ -117,14 +113,13 @@ def non_max_suppression(
     ``[B, max_det, 6]`` = (x1, y1, x2, y2, score, class), best first, rows ≥ count zero, and
     ``count [B]`` int32.
     """
-    _check(
+    check(
         decoded.ndim == 3 and decoded.shape[-1] >= 6, "decoded", decoded.shape, "an array [B, N, 5 + nc] with nc >= 1"
     )
-    _check(0 <= conf_thres < 1, "conf_thres", conf_thres, "in [0, 1)")
-    _check(0 <= iou_thres <= 1, "iou_thres", iou_thres, "in [0, 1]")
-    _check(isinstance(max_det, int) and max_det > 0, "max_det", max_det, "a positive int")
-    for name, value in (("max_candidates", max_candidates), ("chunk", chunk)):
-        _check(isinstance(value, int) and value > 0, name, value, "a positive int")
+    number(0, 1, high_open=True)("conf_thres", conf_thres)
+    number(0, 1)("iou_thres", iou_thres)
+    for name, value in (("max_det", max_det), ("max_candidates", max_candidates), ("chunk", chunk)):
+        integer(1)(name, value)
     decoded = decoded.astype(jnp.float32)
     scores, classes, box_index = _candidates(decoded, conf_thres, multi_label)
     top, order = jax.lax.top_k(scores, min(max_candidates, scores.shape[1]))

@@ -1,7 +1,7 @@
 """Weight import/export between the official PyTorch QKFormer (CIFAR) and :class:`QKFormer`.
 
 One table, :func:`official_names`, pairs every PyTorch state_dict entry with its Flax variable and
-layout (specs/qkformer.md §6); both directions walk it. Layouts (PyTorch -> Flax):
+layout (docs/qkformer.md §6); both directions walk it. Layouts (PyTorch -> Flax):
 
     conv2d  (O, I, kh, kw) -> (kh, kw, I, O)
     conv1d  (O, I, 1)      -> (1, 1, I, O)     the token-wise Conv1d is a 1×1 conv in NHWC
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from snnjax.checks import InvalidValue, check
 from snnjax.models.qkformer import QKFormer
 
 Path = tuple[str, ...]
@@ -76,12 +77,11 @@ def official_names(depth: int) -> Iterator[tuple[str, Path | None, str]]:
 
 def _check_model(model: QKFormer) -> None:
     s = model.spiking
-    if (s.encoding, s.learnable_conv, s.neuron, s.lc_channels) != ("direct", True, "lif", None):
-        raise ValueError(
-            "model: official QKFormer weights only map to spiking encoding='direct', learnable_conv=True, "
-            f"neuron='lif', lc_channels=None; got encoding={s.encoding!r}, "
-            f"learnable_conv={s.learnable_conv!r}, neuron={s.neuron!r}, lc_channels={s.lc_channels!r}"
-        )
+    got = {"encoding": s.encoding, "learnable_conv": s.learnable_conv, "neuron": s.neuron, "lc_channels": s.lc_channels}
+    official = {"encoding": "direct", "learnable_conv": True, "neuron": "lif", "lc_channels": None}
+    check(
+        got == official, "model.spiking", got, f"{official} (the only configuration official QKFormer weights map to)"
+    )
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -154,10 +154,14 @@ def load_official_qkformer(state_dict_or_path: Mapping | str | os.PathLike, mode
         variables[path] = jnp.asarray(_LAYOUTS[layout][0](state[name]), dtype=expected[path].dtype)
     unexpected = sorted(set(state) - known)
     if missing or unexpected or mis_shaped:
-        raise ValueError(
-            f"state_dict does not match QKFormer-{model.depth}-{model.embed_dim} ({model.num_classes} classes):\n"
-            f"  missing ({len(missing)}): {missing}\n  unexpected ({len(unexpected)}): {unexpected}\n"
-            f"  mis-shaped ({len(mis_shaped)}): {mis_shaped}"
+        raise InvalidValue(
+            "state_dict",
+            {
+                f"missing ({len(missing)})": missing,
+                f"unexpected ({len(unexpected)})": unexpected,
+                f"mis-shaped ({len(mis_shaped)})": mis_shaped,
+            },
+            f"the entries of QKFormer-{model.depth}-{model.embed_dim} ({model.num_classes} classes)",
         )
     return traverse_util.unflatten_dict(variables)
 

@@ -1,4 +1,4 @@
-"""QKFormer for CIFAR (official ``cifar10/model.py``; specs/qkformer.md), time-major ``[T, B, H, W, C]``.
+"""QKFormer for CIFAR (official ``cifar10/model.py``; docs/qkformer.md), time-major ``[T, B, H, W, C]``.
 
     encoder        TemporalEncoder: images [B, H, W, 3] -> spikes [T, B, H, W, D/8] with LC on (it owns
                    PatchEmbedInit's proj_conv/proj_bn and replaces proj_lif), [T, B, H, W, 3] with LC off
@@ -16,7 +16,6 @@ SEW "ADD" sum of spikes (integer valued, no BN or LIF after the sums).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from typing import Any
@@ -25,58 +24,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from snnjax.layers import ConvBN, fold_time, unfold_time
-from snnjax.models.checks import check, check_dtype, is_int
-from snnjax.models.spiking import SpikingConfig
+from snnjax.checks import Accepts, check, check_dtype, is_int
+from snnjax.layers import fold_time, unfold_time
+from snnjax.models.spiking import SpikingConfig, Units
 
 SSA_SCALE = 0.125  # the official constant, not head_dim ** -0.5
 ATTN_THRESHOLD = 0.5  # V_th of the two attention LIFs
 # timm's trunc_normal_(std=.02) truncates at ±2 absolute = ±100 std, i.e. effectively a plain normal.
 head_init = nn.initializers.truncated_normal(0.02, lower=-100.0, upper=100.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Layers:
-    """Builds QKFormer's layers from the model's ``SpikingConfig`` and compute dtype.
-
-    Its helpers create Linen submodules, so call them inside a compact ``__call__``.
-    """
-
-    spiking: SpikingConfig = SpikingConfig()
-    dtype: Any = None
-
-    def lif(self, x: jax.Array, name: str, v_threshold: float = 1.0) -> jax.Array:
-        """Spikes of the configured neuron over the leading (time) axis of ``x``."""
-        return self.spiking.spikes(x, name, v_threshold)
-
-    def conv_bn(
-        self,
-        x: jax.Array,
-        features: int,
-        name: str,
-        train: bool,
-        *,
-        kernel: int = 1,
-        strides: int = 1,
-        use_bias: bool = False,
-        pool: bool = False,
-    ) -> jax.Array:
-        """ConvBN named ``name`` (PyTorch ``{name}_conv``/``{name}_bn``), "same" padding, time folded."""
-        return ConvBN(
-            features,
-            (kernel, kernel),
-            (strides, strides),
-            padding=kernel // 2,
-            use_bias=use_bias,
-            pool=pool,
-            bn_scale_init=self.spiking.bn_scale,
-            dtype=self.dtype,
-            name=name,
-        )(x, train)
-
-    def conv_bn_lif(self, x: jax.Array, features: int, name: str, train: bool, **conv_kwargs) -> jax.Array:
-        """LIF(BN(Conv(x))), the LIF named ``{name}_lif``."""
-        return self.lif(self.conv_bn(x, features, name, train, **conv_kwargs), f"{name}_lif")
 
 
 class PatchEmbedInit(nn.Module):
@@ -86,30 +41,30 @@ class PatchEmbedInit(nn.Module):
     """
 
     features: int
-    layers: Layers
+    units: Units
     stem: bool
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.layers
+        units = self.units
         if self.stem:
-            x = cfg.conv_bn_lif(x, self.features // 2, "proj", train, kernel=3)
-        main = cfg.conv_bn_lif(x, self.features, "proj1", train, kernel=3)
-        return main + cfg.conv_bn_lif(x, self.features, "proj_res", train, kernel=1)
+            x = units.conv_bn_neuron(x, self.features // 2, "proj", train, kernel=3)
+        main = units.conv_bn_neuron(x, self.features, "proj1", train, kernel=3)
+        return main + units.conv_bn_neuron(x, self.features, "proj_res", train, kernel=1)
 
 
 class PatchEmbeddingStage(nn.Module):
     """Halves H and W (§1.3): out = LIF(pool(BN(conv3×3(LIF(BN(conv3×3(x))))))) + LIF(BN(conv1×1/s2(x)))."""
 
     features: int
-    layers: Layers
+    units: Units
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.layers
-        a = cfg.conv_bn_lif(x, self.features, "proj3", train, kernel=3)
-        main = cfg.conv_bn_lif(a, self.features, "proj4", train, kernel=3, pool=True)
-        return main + cfg.conv_bn_lif(x, self.features, "proj_res", train, kernel=1, strides=2)
+        units = self.units
+        a = units.conv_bn_neuron(x, self.features, "proj3", train, kernel=3)
+        main = units.conv_bn_neuron(a, self.features, "proj4", train, kernel=3, pool=True)
+        return main + units.conv_bn_neuron(x, self.features, "proj_res", train, kernel=1, strides=2)
 
 
 class TokenQKAttention(nn.Module):
@@ -119,18 +74,18 @@ class TokenQKAttention(nn.Module):
     """
 
     num_heads: int
-    layers: Layers
+    units: Units
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.layers
+        units = self.units
         C = x.shape[-1]
         heads = x.shape[:-1] + (self.num_heads, C // self.num_heads)
-        q = cfg.conv_bn_lif(x, C, "q", train).reshape(heads)
-        k = cfg.conv_bn_lif(x, C, "k", train).reshape(heads)
-        mask = cfg.lif(jnp.sum(q, axis=-1), "attn_lif", ATTN_THRESHOLD)
+        q = units.conv_bn_neuron(x, C, "q", train).reshape(heads)
+        k = units.conv_bn_neuron(x, C, "k", train).reshape(heads)
+        mask = units.neuron(jnp.sum(q, axis=-1), "attn_lif", ATTN_THRESHOLD)
         y = (mask[..., None] * k).reshape(x.shape)
-        return cfg.conv_bn_lif(y, C, "proj", train, use_bias=True)
+        return units.conv_bn_neuron(y, C, "proj", train, use_bias=True)
 
 
 class SpikingSelfAttention(nn.Module):
@@ -141,35 +96,35 @@ class SpikingSelfAttention(nn.Module):
     """
 
     num_heads: int
-    layers: Layers
+    units: Units
     official_scan: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.layers
+        units = self.units
         T, B, H, W, C = x.shape
         heads = (T, B, H * W, self.num_heads, C // self.num_heads)
-        q, k, v = (cfg.conv_bn_lif(x, C, name, train).reshape(heads) for name in ("q", "k", "v"))
+        q, k, v = (units.conv_bn_neuron(x, C, name, train).reshape(heads) for name in ("q", "k", "v"))
         kv = jnp.einsum("tbnhd,tbnhe->tbhde", k, v)
         s = jnp.einsum("tbnhd,tbhde->tbnhe", q, kv) * SSA_SCALE
-        a = cfg.lif(s.reshape(x.shape), "attn_lif", ATTN_THRESHOLD)
-        p = cfg.conv_bn(a, C, "proj", train, use_bias=True)
+        a = units.neuron(s.reshape(x.shape), "attn_lif", ATTN_THRESHOLD)
+        p = units.conv_bn(a, C, "proj", train, use_bias=True)
         if self.official_scan:
-            return unfold_time(cfg.lif(fold_time(p), "proj_lif"), T)
-        return cfg.lif(p, "proj_lif")
+            return unfold_time(units.neuron(fold_time(p), "proj_lif"), T)
+        return units.neuron(p, "proj_lif")
 
 
 class MLP(nn.Module):
     """out = LIF(BN(conv1×1(LIF(BN(conv1×1(x)))))), widths C -> ``hidden`` -> C, convs with bias (§1.5)."""
 
     hidden: int
-    layers: Layers
+    units: Units
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        cfg = self.layers
-        h = cfg.conv_bn_lif(x, self.hidden, "mlp1", train, use_bias=True)
-        return cfg.conv_bn_lif(h, x.shape[-1], "mlp2", train, use_bias=True)
+        units = self.units
+        h = units.conv_bn_neuron(x, self.hidden, "mlp1", train, use_bias=True)
+        return units.conv_bn_neuron(h, x.shape[-1], "mlp2", train, use_bias=True)
 
 
 class Block(nn.Module):
@@ -178,17 +133,17 @@ class Block(nn.Module):
     token_attention: bool
     num_heads: int
     mlp_ratio: float
-    layers: Layers
+    units: Units
     official_ssa_scan: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if self.token_attention:
-            attention = TokenQKAttention(self.num_heads, self.layers, name="tssa")
+            attention = TokenQKAttention(self.num_heads, self.units, name="tssa")
         else:
-            attention = SpikingSelfAttention(self.num_heads, self.layers, self.official_ssa_scan, name="ssa")
+            attention = SpikingSelfAttention(self.num_heads, self.units, self.official_ssa_scan, name="ssa")
         x = x + attention(x, train)
-        return x + MLP(int(x.shape[-1] * self.mlp_ratio), self.layers, name="mlp")(x, train)
+        return x + MLP(int(x.shape[-1] * self.mlp_ratio), self.units, name="mlp")(x, train)
 
 
 class QKFormer(nn.Module):
@@ -228,7 +183,6 @@ class QKFormer(nn.Module):
             "a number > 0 with int(embed_dim / 4 * mlp_ratio) >= 1",
         )
         check(isinstance(self.spiking, SpikingConfig), "spiking", self.spiking, "a SpikingConfig")
-        self.spiking.validate()
         check(isinstance(self.official_ssa_scan, bool), "official_ssa_scan", self.official_ssa_scan, "True or False")
         check(
             not self.official_ssa_scan or self.spiking.neuron == "lif",
@@ -242,15 +196,15 @@ class QKFormer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         self._validate(x)
-        layers = Layers(self.spiking, self.dtype)
+        units = Units(self.spiking, self.dtype)
         D = self.embed_dim
-        block = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, layers=layers)
+        block = dict(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, units=units)
         x = self.spiking.encoder(D // 8, self.dtype)(x, train)
-        x = PatchEmbedInit(D // 4, layers, stem=not self.spiking.learnable_conv, name="patch_embed1")(x, train)
+        x = PatchEmbedInit(D // 4, units, stem=not self.spiking.learnable_conv, name="patch_embed1")(x, train)
         x = Block(token_attention=True, **block, name="stage1_0")(x, train)
-        x = PatchEmbeddingStage(D // 2, layers, name="patch_embed2")(x, train)
+        x = PatchEmbeddingStage(D // 2, units, name="patch_embed2")(x, train)
         x = Block(token_attention=True, **block, name="stage2_0")(x, train)
-        x = PatchEmbeddingStage(D, layers, name="patch_embed3")(x, train)
+        x = PatchEmbeddingStage(D, units, name="patch_embed3")(x, train)
         for i in range(self.depth - 2):
             x = Block(token_attention=False, **block, official_ssa_scan=self.official_ssa_scan, name=f"stage3_{i}")(
                 x, train
@@ -259,12 +213,21 @@ class QKFormer(nn.Module):
         return nn.Dense(self.num_classes, kernel_init=head_init, name="head")(features)
 
 
-def qkformer(name: str, **kwargs) -> QKFormer:
-    """QKFormer named "L-D" (depth L >= 2, embed_dim D a multiple of 32), e.g. "3-256" or "4-384"."""
+def _depth_and_width(name) -> tuple[int, int] | None:
     match = re.fullmatch(r"(\d+)-(\d+)", name) if isinstance(name, str) else None
     if match is None or int(match[1]) < 2 or int(match[2]) < 32 or int(match[2]) % 32:
-        raise ValueError(
-            f"model: got {name!r}; accepted: 'L-D' with depth L >= 2 and embed_dim D a multiple "
-            "of 32, e.g. '3-256' (paper) or '4-384' (official CIFAR config)"
-        )
-    return QKFormer(embed_dim=int(match[2]), depth=int(match[1]), **kwargs)
+        return None
+    return int(match[1]), int(match[2])
+
+
+MODEL_NAME = Accepts(
+    lambda name: _depth_and_width(name) is not None,
+    "'L-D' with depth L >= 2 and embed_dim D a multiple of 32, e.g. '3-256' (paper) or '4-384' (official CIFAR config)",
+)
+
+
+def qkformer(name: str, **kwargs) -> QKFormer:
+    """QKFormer named "L-D" (depth L >= 2, embed_dim D a multiple of 32), e.g. "3-256" or "4-384"."""
+    MODEL_NAME("model", name)
+    depth, width = _depth_and_width(name)
+    return QKFormer(embed_dim=width, depth=depth, **kwargs)

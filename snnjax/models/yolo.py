@@ -1,4 +1,4 @@
-"""YOLOv5n v7.0 (width 0.25, depth 0.33; specs/yolov5n.md §1) as an ANN or a spiking "SEW-YOLOv5n" (§5.5).
+"""YOLOv5n v7.0 (width 0.25, depth 0.33; docs/yolov5n.md §1) as an ANN or a spiking "SEW-YOLOv5n" (§5.5).
 
 Activations are time-major ``[T, B, H, W, C]`` in both modes (the ANN runs with T = 1); every conv and BN
 folds time into the batch, so BN statistics are shared over time steps.
@@ -17,7 +17,6 @@ Module names follow YOLOv5's ``model.{i}`` (``model_{i}``, ``cv1``, ``m_0``, ...
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snnjax.layers import SEW_MODES, ConvBN, fold_time, sew, torch_bias_init, torch_conv_init, unfold_time
-from snnjax.models.checks import check, check_dtype, is_int
-from snnjax.models.spiking import SpikingConfig
+from snnjax.checks import check, check_dtype, is_int
+from snnjax.layers import SEW_MODES, fold_time, torch_bias_init, torch_conv_init, unfold_time
+from snnjax.models.spiking import SpikingConfig, Units
 
 MODES = ("snn", "ann")
 STRIDES = (8, 16, 32)
@@ -75,11 +74,8 @@ def decode(
     N = Σ ny·nx·3, ordered by level, then row cy, column cx, anchor. ``anchors``: ``[levels, 3, 2]`` pixels.
     """
     anchors = jnp.asarray(anchors, jnp.float32)
-    if not len(raw_levels) == len(strides) == anchors.shape[0]:
-        raise ValueError(
-            f"raw_levels: got {len(raw_levels)} levels for {len(strides)} strides and "
-            f"{anchors.shape[0]} anchor sets; accepted: one of each per level"
-        )
+    check(len(strides) == anchors.shape[0], "strides", strides, f"{anchors.shape[0]} strides, one per anchor set")
+    check(len(raw_levels) == len(strides), "len(raw_levels)", len(raw_levels), f"{len(strides)}, one level per stride")
     boxes = []
     for raw, stride, level_anchors in zip(raw_levels, strides, anchors):
         p = jax.nn.sigmoid(raw.astype(jnp.float32))
@@ -91,53 +87,6 @@ def decode(
     return jnp.concatenate(boxes, axis=1)
 
 
-@dataclasses.dataclass(frozen=True)
-class Units:
-    """How each Conv unit and residual is built: SiLU and x + y (ANN, ``spiking=None``) or the configured
-    neuron and the SEW function ``sew`` (SNN).
-
-    Its helpers create Linen submodules, so call them inside a compact ``__call__``.
-    """
-
-    spiking: SpikingConfig | None = None
-    sew: str = "add"
-    dtype: Any = None
-
-    def conv(
-        self,
-        x: jax.Array,
-        features: int,
-        name: str,
-        train: bool,
-        *,
-        kernel: int = 1,
-        stride: int = 1,
-        padding: int | None = None,
-    ) -> jax.Array:
-        """YOLOv5 Conv: act(BN(conv_k×k/s(x))) over ``[T, B, H, W, C]``, padding k//2 unless given.
-
-        The ConvBN is named ``name``, the neuron ``{name}_lif``.
-        """
-        y = ConvBN(
-            features,
-            (kernel, kernel),
-            (stride, stride),
-            padding=kernel // 2 if padding is None else padding,
-            dtype=self.dtype,
-            bn_momentum=BN_MOMENTUM,
-            bn_epsilon=BN_EPSILON,
-            bn_scale_init=1.0 if self.spiking is None else self.spiking.bn_scale,
-            name=name,
-        )(x, train)
-        if self.spiking is None:
-            return nn.silu(y)
-        return self.spiking.spikes(y, f"{name}_lif")
-
-    def residual(self, branch: jax.Array, x: jax.Array) -> jax.Array:
-        """x + branch (ANN), or the SEW connect g(branch, x) (SNN)."""
-        return x + branch if self.spiking is None else sew(branch, x, self.sew)
-
-
 class Bottleneck(nn.Module):
     """y = cv2_3×3(cv1_1×1(x)), width c -> c -> c; out = residual(y, x) if ``shortcut`` else y."""
 
@@ -147,7 +96,7 @@ class Bottleneck(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         c = x.shape[-1]
-        y = self.units.conv(self.units.conv(x, c, "cv1", train), c, "cv2", train, kernel=3)
+        y = self.units.conv_bn_neuron(self.units.conv_bn_neuron(x, c, "cv1", train), c, "cv2", train, kernel=3)
         return self.units.residual(y, x) if self.shortcut else y
 
 
@@ -162,11 +111,11 @@ class C3(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         hidden = self.features // 2
-        y = self.units.conv(x, hidden, "cv1", train)
+        y = self.units.conv_bn_neuron(x, hidden, "cv1", train)
         for i in range(self.depth):
             y = Bottleneck(self.shortcut, self.units, name=f"m_{i}")(y, train)
-        y = jnp.concatenate([y, self.units.conv(x, hidden, "cv2", train)], axis=-1)
-        return self.units.conv(y, self.features, "cv3", train)
+        y = jnp.concatenate([y, self.units.conv_bn_neuron(x, hidden, "cv2", train)], axis=-1)
+        return self.units.conv_bn_neuron(y, self.features, "cv3", train)
 
 
 class SPPF(nn.Module):
@@ -177,11 +126,11 @@ class SPPF(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        pooled = [fold_time(self.units.conv(x, x.shape[-1] // 2, "cv1", train))]
+        pooled = [fold_time(self.units.conv_bn_neuron(x, x.shape[-1] // 2, "cv1", train))]
         for _ in range(3):
             pooled.append(nn.max_pool(pooled[-1], (5, 5), (1, 1), padding=((2, 2), (2, 2))))
         y = unfold_time(jnp.concatenate(pooled, axis=-1), x.shape[0])
-        return self.units.conv(y, self.features, "cv2", train)
+        return self.units.conv_bn_neuron(y, self.features, "cv2", train)
 
 
 class Detect(nn.Module):
@@ -215,7 +164,7 @@ class YOLOv5n(nn.Module):
 
     ``mode="ann"`` is the YOLOv5 baseline and ignores ``spiking`` and ``sew``. ``mode="snn"`` runs
     ``spiking.T`` steps with the temporal encoder as input stage (``spiking``'s encoding, LT, LC, SG and
-    lc_channels as in DESIGN.md §4), its neuron everywhere, the SEW function ``sew`` in the backbone
+    lc_channels as in docs/encoding.md), its neuron everywhere, the SEW function ``sew`` in the backbone
     bottlenecks and the Detect outputs averaged over T. ``dtype`` is the compute dtype (params stay float32).
     """
 
@@ -230,7 +179,6 @@ class YOLOv5n(nn.Module):
         check(self.mode in MODES, "mode", self.mode, ", ".join(map(repr, MODES)))
         if self.mode == "snn":
             check(isinstance(self.spiking, SpikingConfig), "spiking", self.spiking, "a SpikingConfig")
-            self.spiking.validate()
             check(self.sew in SEW_MODES, "sew", self.sew, ", ".join(map(repr, SEW_MODES)))
         check_dtype(self.dtype)
         check(
@@ -242,9 +190,9 @@ class YOLOv5n(nn.Module):
 
     def _stem(self, images: jax.Array, units: Units, train: bool) -> jax.Array:
         """Layer 0 (with the SNN's input stage): ``[B, H, W, 3] -> [T, B, H/2, W/2, C0]``."""
-        conv0 = dict(kernel=STEM_KERNEL, stride=STEM_STRIDE, padding=STEM_PADDING)
+        conv0 = dict(kernel=STEM_KERNEL, strides=STEM_STRIDE, padding=STEM_PADDING)
         if units.spiking is None:
-            return units.conv(images[None], STEM_FEATURES, "model_0", train, **conv0)
+            return units.conv_bn_neuron(images[None], STEM_FEATURES, "model_0", train, **conv0)
         x = units.spiking.encoder(
             STEM_FEATURES,
             self.dtype,
@@ -256,28 +204,29 @@ class YOLOv5n(nn.Module):
         )(images, train)
         if units.spiking.learnable_conv:
             return x
-        return units.conv(x, STEM_FEATURES, "model_0", train, **conv0)
+        return units.conv_bn_neuron(x, STEM_FEATURES, "model_0", train, **conv0)
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> tuple[jax.Array, ...]:
         self._validate(images)
-        u = Units(self.spiking if self.mode == "snn" else None, self.sew, self.dtype)
+        spiking = self.spiking if self.mode == "snn" else None
+        u = Units(spiking, self.dtype, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, sew=self.sew)
         x = self._stem(images, u, train)
-        x = u.conv(x, 32, "model_1", train, kernel=3, stride=2)
+        x = u.conv_bn_neuron(x, 32, "model_1", train, kernel=3, strides=2)
         x = C3(32, 1, True, u, name="model_2")(x, train)
-        x = u.conv(x, 64, "model_3", train, kernel=3, stride=2)
+        x = u.conv_bn_neuron(x, 64, "model_3", train, kernel=3, strides=2)
         x4 = C3(64, 2, True, u, name="model_4")(x, train)
-        x = u.conv(x4, 128, "model_5", train, kernel=3, stride=2)
+        x = u.conv_bn_neuron(x4, 128, "model_5", train, kernel=3, strides=2)
         x6 = C3(128, 3, True, u, name="model_6")(x, train)
-        x = u.conv(x6, 256, "model_7", train, kernel=3, stride=2)
+        x = u.conv_bn_neuron(x6, 256, "model_7", train, kernel=3, strides=2)
         x = C3(256, 1, True, u, name="model_8")(x, train)
         x = SPPF(256, u, name="model_9")(x, train)
-        x10 = u.conv(x, 128, "model_10", train)
+        x10 = u.conv_bn_neuron(x, 128, "model_10", train)
         x = C3(128, 1, False, u, name="model_13")(jnp.concatenate([upsample(x10), x6], axis=-1), train)
-        x14 = u.conv(x, 64, "model_14", train)
+        x14 = u.conv_bn_neuron(x, 64, "model_14", train)
         p3 = C3(64, 1, False, u, name="model_17")(jnp.concatenate([upsample(x14), x4], axis=-1), train)
-        x = u.conv(p3, 64, "model_18", train, kernel=3, stride=2)
+        x = u.conv_bn_neuron(p3, 64, "model_18", train, kernel=3, strides=2)
         p4 = C3(128, 1, False, u, name="model_20")(jnp.concatenate([x, x14], axis=-1), train)
-        x = u.conv(p4, 128, "model_21", train, kernel=3, stride=2)
+        x = u.conv_bn_neuron(p4, 128, "model_21", train, kernel=3, strides=2)
         p5 = C3(256, 1, False, u, name="model_23")(jnp.concatenate([x, x10], axis=-1), train)
         return Detect(self.num_classes, self.dtype, name="model_24")((p3, p4, p5))

@@ -1,0 +1,51 @@
+"""The evaluator of statistics that add up over batches, summed on the devices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from snnjax.engine.sharding import needs_sync, replicate, replicated
+
+
+class SumEvaluator:
+    """Runs the jitted ``sums(variables, batch, rng)`` (a pytree of per-batch sums, e.g. correct
+    predictions and the count of real examples) over ``batches()``, adds the results up on the
+    devices and hands the totals to the host-side ``summarize(totals) -> metrics`` once.
+
+    The step compiles once per evaluator; batch ``i`` gets ``fold_in(rng, i)``.
+    """
+
+    def __init__(
+        self,
+        batches: Callable[[], Iterator[Any]],
+        sums: Callable[[dict, Any, jax.Array], Any],
+        summarize: Callable[[Any], dict],
+        mesh: Mesh,
+    ):
+        self.batches, self.sums, self.summarize, self.mesh = batches, sums, summarize, mesh
+
+        def accumulate(totals, variables, batch, rng):
+            return jax.tree_util.tree_map(jnp.add, totals, sums(variables, batch, rng))
+
+        self.step = jax.jit(accumulate, donate_argnums=0, out_shardings=replicated(mesh))
+
+    def zeros(self, variables: dict, batch: Any, rng: jax.Array) -> Any:
+        """Replicated zero totals shaped like ``sums``' output (traced, not compiled)."""
+        shapes = jax.eval_shape(self.sums, variables, batch, rng)
+        return replicate(jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes), self.mesh)
+
+    def __call__(self, variables: dict, rng: jax.Array) -> dict:
+        totals = None
+        for i, batch in enumerate(self.batches()):
+            if totals is None:
+                totals = self.zeros(variables, batch, rng)
+            totals = self.step(totals, variables, batch, jax.random.fold_in(rng, i))
+            if needs_sync(self.mesh):
+                jax.block_until_ready(totals)
+        return self.summarize(jax.device_get(totals))

@@ -1,0 +1,301 @@
+"""One training loop for every task.
+
+A :class:`Trainer` compiles a task's programs once: the state's initialisation and the pure, jitted,
+state-donating ``train_step(state, batch) -> (state, metrics)``, data-parallel over the task's mesh
+(parameters replicated, batches split over the ``"data"`` axis, gradient and BatchNorm reductions
+inserted by XLA). :meth:`Trainer.train` runs, checkpoints and resumes the run in
+``config.loop.workdir`` (``snnjax.engine.rundir`` lists its files); :meth:`Trainer.evaluate` runs the
+task's evaluators on variables.
+
+Optimizers that accumulate gradients (``optax.MultiSteps``) update the parameters every few steps;
+when the task's optimizer has an EMA decay, the state keeps an EMA of the variables, updated after
+each update, which evaluation, the checkpoints' metrics and ``results.json`` use.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from snnjax.checks import check
+from snnjax.engine.checkpoint import Checkpoints, load_state
+from snnjax.engine.optimizer import Optimizer, updated
+from snnjax.engine.rundir import CHECKPOINTS, RESULTS, RunFolder
+from snnjax.engine.sharding import is_main, needs_sync, replicate, replicated
+from snnjax.engine.state import TrainState, count_params, create_train_state, saved_variables, update_ema
+from snnjax.engine.task import Task
+from snnjax.settings import differences, result_neutral, to_dict
+
+# Init runs once: skipping XLA's backend optimisations cuts its CPU compile time ~10x (QKFormer-3-32).
+RUN_ONCE = {"xla_backend_optimization_level": 0}
+_EVAL_STREAM = 2**31 - 1  # folded into the run key for evaluation randomness (poisson, shuffle_time)
+
+
+def say(message: str) -> None:
+    """Prints ``message`` on process 0."""
+    if is_main():
+        print(message, flush=True)
+
+
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """The run's base key (raw uint32, storable in the state) and its evaluation key."""
+    rng = jax.random.key_data(jax.random.key(seed))
+    return rng, jax.random.fold_in(rng, _EVAL_STREAM)
+
+
+def make_train_step(task: Task, optimizer: Optimizer):
+    """The jitted, state-donating ``train_step(state, batch) -> (state, metrics)``; with an EMA decay
+    the state's EMA is updated after each optimizer update."""
+
+    def train_step(state: TrainState, batch):
+        rng = jax.random.fold_in(state.rng, state.step)
+
+        def loss_fn(params):
+            return task.train_loss(params, state.model_state, batch, rng)
+
+        (loss, (model_state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = optimizer.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = state.replace(step=state.step + 1, params=params, model_state=model_state, opt_state=opt_state)
+        if state.ema is not None:
+            ema = update_ema(state.ema, new_state.variables, updated(opt_state), optimizer.ema_decay)
+            new_state = new_state.replace(ema=ema)
+        return new_state, {"loss": loss, **metrics}
+
+    return jax.jit(train_step, donate_argnums=0, out_shardings=replicated(task.mesh))
+
+
+class EpochLog:
+    """Host-side running means of step metrics, fed one step late so the host never waits for the
+    step it just dispatched; times throughput from the end of the first step (no compile time)."""
+
+    def __init__(self, bar, batch_size: int, log_every: int):
+        self.bar, self.batch_size, self.log_every = bar, batch_size, log_every
+        self.sums: dict[str, float] = {}
+        self.steps = 0
+        self.start = None
+
+    def record(self, metrics: dict) -> None:
+        metrics = jax.device_get(metrics)
+        if self.start is None:
+            self.start = time.perf_counter()
+        for k, v in metrics.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+        self.steps += 1
+        self.bar.update(1)
+        if self.steps % self.log_every == 0:
+            shown = {k: f"{v:.4g}" for k, v in self.means().items()}
+            self.bar.set_postfix({**shown, "img/s": f"{self.images_per_second():.0f}"}, refresh=False)
+
+    def means(self) -> dict[str, float]:
+        return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+
+    def images_per_second(self) -> float:
+        elapsed = time.perf_counter() - self.start if self.start is not None else 0.0
+        return (self.steps - 1) * self.batch_size / elapsed if elapsed > 0 else float("nan")
+
+
+def summary_line(record: dict, eval_keys) -> str:
+    """``epoch N: lr=... train_*=... eval_<key>=... images_per_s=... epoch_time_s=...``."""
+    keys = [k for k in record if k.startswith("train_")]
+    keys += [f"eval_{k}" for k in eval_keys] + ["images_per_s", "epoch_time_s"]
+    parts = [f"{k}={record[k]:.4g}" for k in keys if isinstance(record.get(k), int | float)]
+    return f"epoch {record['epoch']}: lr={record['lr']:.3g} " + " ".join(parts)
+
+
+class Trainer:
+    """A task's compiled programs, and the runs that use them (repeated runs share the compilations)."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.optimizer = task.optimizer()
+        self.init = jax.jit(self.init_state, out_shardings=replicated(task.mesh), compiler_options=RUN_ONCE)
+        self.train_step = make_train_step(task, self.optimizer)
+
+    @property
+    def loop(self):
+        """The task's loop settings (``config.loop``)."""
+        return self.task.config.loop
+
+    def init_state(self, rng: jax.Array) -> TrainState:
+        """A fresh train state (pure; :attr:`init` is its jitted, replicated version)."""
+        variables = self.task.init_variables(rng)
+        return create_train_state(variables, self.optimizer.tx, rng, ema=self.optimizer.ema_decay is not None)
+
+    def abstract_state(self, rng: jax.Array) -> Any:
+        """Shapes, dtypes and shardings of the train state, without compiling anything."""
+        sharding = replicated(self.task.mesh)
+        shapes = jax.eval_shape(self.init_state, rng)
+        return jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+    def evaluate(self, variables: dict, rng: jax.Array) -> dict:
+        """The metrics of every evaluator of the task on replicated ``variables``, merged."""
+        metrics: dict = {}
+        for evaluator in self.task.evaluators:
+            result = evaluator(variables, rng)
+            check(not metrics.keys() & result.keys(), "evaluators", sorted(result), "disjoint metric names")
+            metrics.update(result)
+        return metrics
+
+    def train_epoch(self, state: TrainState, epoch: int) -> tuple[TrainState, dict]:
+        """Runs one epoch; returns the new state and the epoch's mean metrics plus ``images_per_s``."""
+        from tqdm.auto import tqdm  # only the training loop needs it (benchmarks run without it)
+
+        loop, task = self.loop, self.task
+        show = loop.progress and is_main()
+        bar = tqdm(total=task.steps_per_epoch, desc=f"epoch {epoch + 1}/{loop.epochs}", leave=False, disable=not show)
+        log = EpochLog(bar, loop.batch_size, loop.log_every)
+        pending = None
+        for batch in task.train_batches(epoch, jax.random.fold_in(state.rng, epoch)):
+            state, metrics = self.train_step(state, batch)
+            if needs_sync(task.mesh):
+                jax.block_until_ready(metrics)
+            if pending is not None:
+                log.record(pending)
+            pending = metrics
+        log.record(pending)
+        bar.close()
+        return state, {**{f"train_{k}": v for k, v in log.means().items()}, "images_per_s": log.images_per_second()}
+
+    def train(self, workdir: str | None = None) -> dict:
+        """Trains, resumes, extends or reports the finished run in ``workdir`` (default: the config's);
+        returns the contents of ``results.json``."""
+        task, loop = self.task, self.loop
+        workdir = workdir or loop.workdir
+        check(workdir is not None, "workdir", workdir, "a run folder (config.loop.workdir, or train(workdir))")
+        config = to_dict(task.config)
+        config["loop"]["workdir"] = workdir
+        folder = RunFolder(workdir)
+        folder.check_config(config, result_neutral(type(task.config)))
+        finished = folder.read_json(RESULTS)
+        if finished is not None:
+            say(f"run already finished: {folder.path(RESULTS)} (--resume {workdir} --extend --epochs N trains further)")
+            return finished
+        started = time.perf_counter()
+        rng, eval_rng = run_keys(loop.seed)
+        with Checkpoints(folder.path(CHECKPOINTS), keep=loop.keep, best_metric=task.best_metric) as checkpoints:
+            state, start_epoch = self._initial_state(checkpoints, rng)
+            history = folder.history(start_epoch)
+            eval_metrics = None
+            for epoch in range(start_epoch, loop.epochs):
+                epoch_start = time.perf_counter()
+                state, record = self.train_epoch(state, epoch)
+                eval_metrics = None
+                if (epoch + 1) % loop.eval_every == 0 or epoch + 1 == loop.epochs:
+                    eval_metrics = self.evaluate(state.eval_variables, eval_rng)
+                checkpoints.save(epoch + 1, state, config=config, metrics=eval_metrics)
+                record = {
+                    "epoch": epoch + 1,
+                    "step": (epoch + 1) * task.steps_per_epoch,
+                    "lr": float(self.optimizer.learning_rate(epoch)),
+                    **record,
+                    "epoch_time_s": time.perf_counter() - epoch_start,
+                    **{f"eval_{k}": v for k, v in (eval_metrics or {}).items()},
+                }
+                history.append(record)
+                folder.write_history(history)
+                say(summary_line(record, task.summary_keys))
+            if eval_metrics is None:  # resumed after the last checkpoint, before results.json
+                eval_metrics = self.evaluate(state.eval_variables, eval_rng)
+            checkpoints.wait()
+            best = checkpoints.best_step()
+        best_value = next((r.get(f"eval_{task.best_metric}") for r in history if r["epoch"] == best), None)
+        results = {
+            **eval_metrics,
+            "best_epoch": best,
+            f"best_{task.best_metric}": best_value,
+            "params": count_params(state.params),
+            "epochs": loop.epochs,
+            "train_images_per_s": history[-1]["images_per_s"] if history else None,
+            "train_time_s": sum(r["epoch_time_s"] for r in history),
+            "wall_time_s": time.perf_counter() - started,
+            "devices": int(task.mesh.devices.size),
+            "config": config,
+        }
+        folder.write_json(RESULTS, results)
+        return results
+
+    def _initial_state(self, checkpoints: Checkpoints, rng: jax.Array) -> tuple[TrainState, int]:
+        """``(state, finished epochs)``: the latest checkpoint's state, else a fresh one (with
+        ``init_from``'s variables when given)."""
+        start_epoch = checkpoints.latest_step() or 0
+        if start_epoch:
+            say(f"resuming after epoch {start_epoch}")
+            return checkpoints.restore(start_epoch, self.abstract_state(rng)), start_epoch
+        state = self.init(rng)
+        if self.loop.init_from is not None:
+            state = self.with_variables(state, self.load_variables(self.loop.init_from))
+        return state, 0
+
+    def load_variables(self, path: str) -> dict:
+        """Host variables from ``path``: an orbax checkpoint folder of a run of the same model (its EMA
+        when kept), else a weights file the task imports."""
+        if not os.path.isdir(path):
+            return self.task.load_variables(path)
+        state, saved = load_state(path)
+        diff = [d for d in differences(saved, to_dict(self.task.config)) if d.startswith("model.")]
+        check(not diff, "init_from", path, "a checkpoint of the same model; differing settings: " + "; ".join(diff))
+        return saved_variables(state)
+
+    def with_variables(self, state: TrainState, variables: dict) -> TrainState:
+        """``state`` with params and model state (and EMA, if kept) from host ``variables`` (same
+        structure and shapes), and a fresh optimizer state."""
+        mesh = self.task.mesh
+        variables = replicate(variables, mesh)
+        params = variables["params"]
+        model_state = {k: variables.get(k, v) for k, v in state.model_state.items()}
+
+        def shapes(tree):
+            return jax.tree_util.tree_structure(tree), jax.tree_util.tree_map(lambda x: tuple(x.shape), tree)
+
+        for name, new, old in (("params", params, state.params), ("model state", model_state, state.model_state)):
+            check(
+                shapes(new) == shapes(old),
+                "init_from",
+                self.loop.init_from,
+                f"{name} of the model's structure and shapes",
+            )
+        ema = state.ema
+        if ema is not None:  # copies: the step donates the state, so no two leaves may share a buffer
+            ema = ema.replace(variables=jax.tree_util.tree_map(jnp.copy, {"params": params, **model_state}))
+        opt_state = jax.jit(self.optimizer.tx.init, out_shardings=replicated(mesh))(params)
+        return state.replace(params=params, model_state=model_state, ema=ema, opt_state=opt_state)
+
+    def evaluate_only(self) -> dict:
+        """Evaluates ``init_from``, else the workdir's latest checkpoint (whose config must match); writes
+        the metrics to the task's ``eval_file`` in the workdir and returns them."""
+        task, loop = self.task, self.loop
+        started = time.perf_counter()
+        source = loop.init_from or loop.workdir
+        if loop.init_from is not None:
+            variables = self.load_variables(loop.init_from)
+        else:
+            folder = RunFolder(loop.workdir)
+            if not folder.exists(CHECKPOINTS):
+                raise FileNotFoundError(
+                    f"eval_only: no checkpoints in workdir {loop.workdir!r}; train first or pass --init_from"
+                )
+            folder.check_config(to_dict(task.config), result_neutral(type(task.config)), write=False)
+            variables = saved_variables(load_state(loop.workdir)[0])
+        metrics = self.evaluate(replicate(variables, task.mesh), run_keys(loop.seed)[1])
+        results = {
+            **metrics,
+            "source": source,
+            "params": count_params(variables["params"]),
+            "wall_time_s": time.perf_counter() - started,
+            "devices": int(task.mesh.devices.size),
+            "config": to_dict(task.config),
+        }
+        RunFolder(loop.workdir).write_json(task.eval_file, results)
+        return results
+
+
+def run(task: Task) -> dict:
+    """Trains (or resumes, or reports) the task's run, or with ``eval_only`` evaluates it."""
+    trainer = Trainer(task)
+    return trainer.evaluate_only() if task.config.loop.eval_only else trainer.train()

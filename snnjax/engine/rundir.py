@@ -1,0 +1,126 @@
+"""A run's folder: everything about a run lives in its workdir.
+
+    config.json      the experiment's config (settings), checked on every resume
+    checkpoints/     orbax checkpoints (``snnjax.engine.checkpoint``)
+    metrics.jsonl    one record per finished epoch
+    results.json     written once, when the run finishes (a finished run is never trained again)
+    results_<N>epochs.json   the results of a run before ``--extend`` took it past N epochs
+    eval*.json       evaluation-only runs
+
+Only process 0 writes, and every write replaces the file atomically (a temporary file renamed over
+it), so a kill never leaves a half-written file. Reads name the file when it cannot be parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from snnjax.engine.sharding import is_main
+from snnjax.settings import differences
+
+CONFIG, METRICS, RESULTS, CHECKPOINTS = "config.json", "metrics.jsonl", "results.json", "checkpoints"
+
+
+class ConfigMismatchError(ValueError):
+    """A workdir holds a run whose config differs from the one given."""
+
+
+class RunFolder:
+    """The files of the run in ``workdir``."""
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.workdir, name)
+
+    def exists(self, name: str) -> bool:
+        return os.path.exists(self.path(name))
+
+    def read_json(self, name: str) -> Any | None:
+        """The JSON content of ``name``, None when absent; ValueError naming the file when unreadable."""
+        path = self.path(name)
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: not readable as JSON ({e}); move it away to start this run afresh") from None
+
+    def write_text(self, name: str, text: str) -> None:
+        """Replaces ``name`` with ``text`` atomically (process 0 only)."""
+        if not is_main():
+            return
+        os.makedirs(self.workdir, exist_ok=True)
+        path = self.path(name)
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+
+    def write_json(self, name: str, content: Any) -> None:
+        self.write_text(name, json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+    def check_config(self, config: dict, ignored: frozenset[str], write: bool = True) -> dict | None:
+        """The saved config, or None (then ``config`` is saved when ``write``). Raises
+        :class:`ConfigMismatchError` naming every differing setting not in ``ignored``, unless ``config``
+        extends the saved run (:func:`extends`)."""
+        saved = self.read_json(CONFIG)
+        if saved is None:
+            if write:
+                self.write_json(CONFIG, config)
+            return None
+        diff = differences(saved, config, ignored)
+        if diff and write and extends(saved, config) and all(d.startswith("loop.epochs:") for d in diff):
+            self.extend(saved, config)
+        elif diff:
+            raise ConfigMismatchError(
+                f"workdir {self.workdir!r} holds a run with another config; differing settings: {'; '.join(diff)}. "
+                "Use another --workdir, or --resume WORKDIR (with --extend --epochs N for more epochs)."
+            )
+        return saved
+
+    def extend(self, saved: dict, config: dict) -> None:
+        """Records an extension: keeps the finished run's results as ``results_<N>epochs.json``, saves ``config``."""
+        epochs = saved["loop"]["epochs"]
+        results = self.read_json(RESULTS)
+        if results is not None:
+            self.write_json(f"results_{epochs}epochs.json", results)
+            if is_main():
+                os.remove(self.path(RESULTS))
+        self.write_json(CONFIG, config)
+
+    def history(self, last_epoch: int) -> list[dict]:
+        """The ``metrics.jsonl`` records of epochs ``<= last_epoch``, the file rewritten without later ones
+        (written before an interruption that lost their checkpoint), so each epoch appears once."""
+        path = self.path(METRICS)
+        if not os.path.exists(path):
+            return []
+        records = []
+        with open(path) as f:
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError as e:
+                        raise ValueError(f"{path}, line {number}: not JSON ({e})") from None
+        kept = [r for r in records if r["epoch"] <= last_epoch]
+        if len(kept) != len(records):
+            self.write_history(kept)
+        return kept
+
+    def write_history(self, records: list[dict]) -> None:
+        """Replaces ``metrics.jsonl`` with ``records``, one JSON line each."""
+        self.write_text(METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+
+def extends(saved: dict, config: dict) -> bool:
+    """Whether ``config`` is ``saved`` extended to more epochs on purpose (``--extend``): its
+    ``loop.extended_from`` is the saved one plus the saved ``loop.epochs``, and its epochs are more."""
+    old, new = saved.get("loop", {}), config["loop"]
+    return new["epochs"] > old.get("epochs", new["epochs"]) and list(new["extended_from"]) == [
+        *old.get("extended_from", []),
+        old["epochs"],
+    ]

@@ -1,0 +1,94 @@
+"""The detection evaluator: YOLOv5n + decode + NMS jitted on the devices, mAP scored on the host.
+
+Per evaluation batch only the ``[B, 300, 6]`` detections and their counts come back; they are mapped to
+original-image pixels and scored under YOLOv5's ``val.py`` rule (primary) and the VOC07/VOC12 devkit
+rules (docs/yolov5n.md §4), with per-layer firing rates and YOLOv5's fitness.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from snnjax.boxes import scale_boxes
+from snnjax.engine.sharding import global_batch, process_rows, replicated
+from snnjax.metrics import detection as detection_metrics
+from snnjax.metrics.spikes import firing_rates
+from snnjax.models.yolo import YOLOv5n, decode
+
+if TYPE_CHECKING:  # the data pipeline needs OpenCV; the model and evaluation do not
+    from snnjax.tasks.detection.data.dataset import DetectionData
+
+# val.py's NMS settings (docs/yolov5n.md §4.1): confidence threshold, IoU threshold, detections per image.
+CONF_THRES, IOU_THRES, MAX_DET = 0.001, 0.6, 300
+SECONDARY_RULES = ("voc07", "voc12")
+
+
+def fitness(map50: float, map50_95: float) -> float:
+    """YOLOv5's model fitness: 0.1·mAP@0.5 + 0.9·mAP@0.5:0.95."""
+    return 0.1 * map50 + 0.9 * map50_95
+
+
+class DetectionEvaluator:
+    """mAP under every rule, fitness and firing rates of ``model`` on ``dataset``'s test split, in
+    batches of ``batch_size`` (global) over ``mesh``."""
+
+    def __init__(self, model: YOLOv5n, dataset: DetectionData, mesh: Mesh, batch_size: int):
+        self.model, self.dataset, self.mesh, self.batch_size = model, dataset, mesh, batch_size
+        self.img_size, self.num_classes = dataset.img_size, dataset.num_classes
+        self._detect = jax.jit(self.detect, out_shardings=replicated(mesh))
+
+    def detect(self, variables: dict, images: jax.Array, rng: jax.Array):
+        """uint8 images -> (detections [B, MAX_DET, 6] in input pixels, counts [B], firing rates)."""
+        raw, sown = self.model.apply(
+            variables, images.astype(jnp.float32) / 255.0, train=False, mutable=["firing_rates"], rngs={"encoding": rng}
+        )
+        detections, counts = detection_metrics.non_max_suppression(
+            decode(raw), conf_thres=CONF_THRES, iou_thres=IOU_THRES, max_det=MAX_DET
+        )
+        return detections, counts, firing_rates(sown.get("firing_rates", {}))
+
+    def __call__(self, variables: dict, rng: jax.Array) -> dict:
+        """mAP of ``variables`` on the test set under every rule, firing rates and fitness (host-side)."""
+        preds, gts, difficult, rate_sums, images = [], [], [], {}, 0
+        for i, batch in enumerate(self.dataset.eval_batches(self.batch_size)):
+            local = global_batch(process_rows({"image": batch["image"]}), self.mesh)
+            detections, counts, rates = jax.device_get(
+                self._detect(variables, local["image"], jax.random.fold_in(rng, i))
+            )
+            real = np.flatnonzero(batch["index"] >= 0)
+            preds += [self.original_pixels(detections[j, : counts[j]], batch, j) for j in real]
+            gts += [
+                np.concatenate([batch["gt_boxes"][j], batch["gt_classes"][j, :, None]], 1)[batch["gt_valid"][j]]
+                for j in real
+            ]
+            difficult += [batch["gt_difficult"][j][batch["gt_valid"][j]] for j in real]
+            for name, rate in rates.items():
+                rate_sums[name] = rate_sums.get(name, 0.0) + float(rate) * len(real)
+            images += len(real)
+        return self.score(preds, gts, difficult, {k: v / images for k, v in rate_sums.items()})
+
+    def original_pixels(self, detections: np.ndarray, batch: dict, row: int) -> np.ndarray:
+        """Detections [n, 6] of image ``row`` of an evaluation batch, boxes mapped from the letterboxed
+        input back to the original image's pixels (YOLOv5's ``scale_boxes``)."""
+        ratio_pad = ((batch["gain"][row],) * 2, tuple(batch["pad"][row]))
+        return scale_boxes(detections, (self.img_size,) * 2, tuple(batch["orig_hw"][row]), ratio_pad)
+
+    def score(self, preds: list, gts: list, difficult: list, rates: dict) -> dict:
+        """JSON-ready metrics: the primary (``yolov5`` rule) ``map50``, ``map50_95``, ``precision``,
+        ``recall``, ``ap50_per_class`` and ``fitness``; ``<rule>_map50``/``_map50_95`` of the VOC rules."""
+        primary = detection_metrics.evaluate(preds, gts, difficult, "yolov5", self.num_classes)
+        metrics = {k: float(primary[k]) for k in ("map50", "map50_95", "precision", "recall")}
+        metrics["fitness"] = fitness(metrics["map50"], metrics["map50_95"])
+        for rule in SECONDARY_RULES:
+            result = detection_metrics.evaluate(preds, gts, difficult, rule, self.num_classes)
+            metrics.update({f"{rule}_{k}": float(result[k]) for k in ("map50", "map50_95")})
+        names, aps = self.dataset.class_names, zip(primary["classes"], primary["ap50_per_class"])
+        metrics["ap50_per_class"] = {names[c]: float(ap) for c, ap in aps}
+        metrics["firing_rates"] = rates
+        metrics["mean_firing_rate"] = float(np.mean(list(rates.values()))) if rates else None
+        return metrics

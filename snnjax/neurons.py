@@ -153,12 +153,16 @@ def learnable_lif(
 
 
 def record_firing_rate(module: nn.Module, spikes: jax.Array) -> None:
-    """Sows the mean firing rate of ``spikes`` into the ``firing_rates`` collection."""
-    module.sow("firing_rates", "rate", jnp.mean(spikes.astype(jnp.float32)))
+    """Sows the firing rate of each example of time-major ``spikes [T, B, ...]`` (the mean over every axis
+    but B; one value for ``[T]``) into the ``firing_rates`` collection, so that an evaluation can average
+    over its real examples only (:func:`snnjax.metrics.spikes.firing_rates`)."""
+    s = spikes.astype(jnp.float32)
+    rate = jnp.mean(s, axis=(0, *range(2, s.ndim))) if s.ndim >= 2 else jnp.mean(s)
+    module.sow("firing_rates", "rate", rate)
 
 
 class LIF(nn.Module):
-    """Linen wrapper of :func:`lif` over ``[T, B, ..., C]``; sows its firing rate."""
+    """Linen wrapper of :func:`lif` over ``[T, B, ..., C]``; sows its per-example firing rates."""
 
     tau: float = 2.0
     v_threshold: float = 1.0

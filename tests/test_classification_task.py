@@ -209,3 +209,15 @@ def test_eval_only_from_official_weights_matches_the_same_variables(tmp_path):
     direct = trainer.evaluate(replicate(variables, task.mesh), run_keys(config.loop.seed)[1])
     assert evaluated["source"] == path
     assert (evaluated["accuracy"], evaluated["loss"]) == (direct["accuracy"], direct["loss"])
+
+
+def test_evaluation_numbers_do_not_depend_on_the_eval_batch_size(trainer, finished):
+    """40 test images: batches of 32 + 8 real and 24 padding rows, or 24 + 16 real and 8 padding rows."""
+    variables = replicate(trainer.load_variables(finished[0]), trainer.task.mesh)
+    key = run_keys(trainer.loop.seed)[1]
+    other = Trainer(classification.setup(replace_paths(trainer.task.config, {"loop.eval_batch_size": 24})))
+    a, b = trainer.evaluate(variables, key), other.evaluate(variables, key)
+    assert a["accuracy"] == b["accuracy"] and a["loss"] == pytest.approx(b["loss"], rel=1e-6)
+    assert a["firing_rates"].keys() == b["firing_rates"].keys()
+    for name, rate in a["firing_rates"].items():
+        assert rate == pytest.approx(b["firing_rates"][name], rel=1e-5, abs=1e-9), name

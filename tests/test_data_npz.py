@@ -74,11 +74,23 @@ def test_declared_num_classes(tmp_path):
         ),
         (dict(num_classes=np.array(2)), r"y_train: got 'labels in \[0, 2\]'; accepted: labels in \[0, 2\)"),
         (dict(num_classes=np.array([3])), r"num_classes: got 'int64 \(1,\)'; accepted: an integer scalar"),
+        (
+            dict(x_train=np.zeros((6, 3, 4, 5), np.uint8), x_test=np.zeros((3, 3, 4, 5), np.uint8)),
+            r"x_train: got 'shape \(6, 3, 4, 5\), channels first \(NCHW\)'; "
+            r"accepted: NHWC \[N, H, W, C\]: convert with np.transpose\(x, \(0, 2, 3, 1\)\)",
+        ),
     ],
 )
 def test_validation_errors_name_the_key(tmp_path, override, message):
     with pytest.raises(ValueError, match=rf"^.*/data\.npz: {message}$"):
         load_classification(save(tmp_path, **override))
+
+
+def test_a_file_that_is_not_an_npz_archive_is_named(tmp_path):
+    path = tmp_path / "data.npz"
+    path.write_text("x_train,y_train\n1,2\n")  # a CSV under an .npz name
+    with pytest.raises(ValueError, match=rf"^dataset: got 'npz:{path}'; accepted: an \.npz archive of arrays"):
+        load_classification(f"npz:{path}")
 
 
 def test_missing_file(tmp_path):

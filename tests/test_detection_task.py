@@ -24,6 +24,7 @@ from snnjax.models.spiking import SpikingConfig
 from snnjax.settings import replace_paths
 from snnjax.tasks import detection
 from snnjax.tasks.detection.config import DataConfig, DetectionConfig, DetectorConfig
+from snnjax.tasks.detection.evaluator import DetectionEvaluator
 from snnjax.tasks.detection.optimizer import SGDConfig
 
 RULE_KEYS = {"map50", "map50_95", "voc07_map50", "voc07_map50_95", "voc12_map50", "voc12_map50_95", "fitness"}
@@ -133,3 +134,15 @@ def test_init_from_loads_the_ema_and_rejects_another_model_or_a_file(trainer, fi
     monkeypatch.setattr(trainer.task, "config", replace_paths(trainer.task.config, {"model.spiking.T": 4}))
     with pytest.raises(ValueError, match=r"^init_from: .*model\.spiking\.T: 2 -> 4$"):
         trainer.load_variables(finished[0])
+
+
+def test_firing_rates_do_not_depend_on_the_eval_batch_size(trainer, finished):
+    """8 test images in one batch, or in batches of 3 + 3 + 2 real images and one padding row."""
+    variables = replicate(trainer.load_variables(finished[0]), trainer.task.mesh)
+    key = run_keys(trainer.loop.seed)[1]
+    task = trainer.task
+    evaluator = DetectionEvaluator(task.model, task.dataset, task.mesh, batch_size=3)
+    a, b = trainer.evaluate(variables, key), evaluator(variables, key)
+    assert a["map50_95"] == pytest.approx(b["map50_95"], rel=1e-6)
+    for name, rate in a["firing_rates"].items():
+        assert rate == pytest.approx(b["firing_rates"][name], rel=1e-5, abs=1e-9), name

@@ -1,20 +1,29 @@
-"""A third task needs no change to the engine: a linear regression, written against the Task and Evaluator
-protocols alone, trains, evaluates, checkpoints and resumes through the same Trainer and command line."""
+"""The engine on a third task, a linear regression written against the Task and Evaluator protocols alone:
+it trains, evaluates, checkpoints and resumes through the same Trainer and command line, and survives faults
+(kills at each stage, damaged checkpoints, non-finite numbers, Ctrl-C, unwritable folders, full disks)."""
 
 import dataclasses
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from snnjax.checks import check, number
 from snnjax.engine import flags
+from snnjax.engine.checkpoint import CheckpointError, load_state
 from snnjax.engine.config import LoopConfig
 from snnjax.engine.evaluators import SumEvaluator
+from snnjax.engine.loop import NonFiniteError, Trainer
 from snnjax.engine.optimizer import Optimizer
 from snnjax.engine.sharding import make_mesh, replicate
 from snnjax.settings import Settings, replace_paths, setting
@@ -95,3 +104,155 @@ def test_a_third_task_trains_resumes_and_evaluates_through_the_engine(tmp_path, 
     assert (
         task.evaluators[0](replicate(task.init_variables(jax.random.key(0)), task.mesh), jax.random.key(1))["mse"] > 1.0
     )
+
+
+def regression(workdir, **settings) -> RegressionTask:
+    return RegressionTask(replace_paths(RegressionConfig(), {"loop.workdir": str(workdir), **settings}))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted 3-epoch run: (workdir, results)."""
+    workdir = tmp_path_factory.mktemp("reference")
+    return workdir, Trainer(regression(workdir, **{"loop.epochs": 3})).train()
+
+
+KILLED = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_engine import regression
+    from snnjax.engine import rundir
+    from snnjax.engine.loop import Trainer
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    task = regression({workdir!r}, **{{"loop.epochs": 3}})
+    if {stage!r} == "step":  # in the second epoch, before its third step
+        batches = task.train_batches
+        task.train_batches = lambda epoch, rng: (
+            die() if (epoch, i) == (1, 2) else batch for i, batch in enumerate(batches(epoch, rng)))
+    elif {stage!r} == "checkpoint":  # checkpoint 2 written to its temporary folder, not yet renamed into place
+        from orbax.checkpoint._src.path import async_path
+        rename = async_path.rename
+        async def rename_or_die(src, dst):
+            if dst.name == "2":
+                die()
+            return await rename(src, dst)
+        async_path.rename = rename_or_die
+    else:  # half of the metrics of epoch 2 written to the temporary file
+        write = rundir.RunFolder.write_text
+        def write_or_die(self, name, text):
+            if name == rundir.METRICS and text.count("\\n") == 2:
+                with open(self.path(name) + ".tmp", "w") as f:
+                    f.write(text[: len(text) // 2])
+                die()
+            write(self, name, text)
+        rundir.RunFolder.write_text = write_or_die
+    Trainer(task).train()
+""")
+
+
+@pytest.mark.parametrize("stage", ["step", "checkpoint", "metrics"])
+def test_a_run_killed_in_a_step_a_checkpoint_or_the_metrics_resumes_to_the_same_end(stage, reference, tmp_path):
+    workdir = tmp_path / "run"
+    script = KILLED.format(tests=os.path.dirname(os.path.abspath(__file__)), workdir=str(workdir), stage=stage)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert not os.path.exists(workdir / "results.json")
+    resumed = Trainer(regression(workdir, **{"loop.epochs": 3})).train()
+    assert resumed["mse"] == reference[1]["mse"]
+    jax.tree_util.tree_map(np.testing.assert_array_equal, load_state(workdir)[0], load_state(reference[0])[0])
+    with open(workdir / "metrics.jsonl") as f:
+        assert [json.loads(line)["epoch"] for line in f] == [1, 2, 3]
+    assert not [p for p in os.listdir(workdir) + os.listdir(workdir / "checkpoints") if "tmp" in p]
+
+
+def test_a_damaged_checkpoint_is_stepped_over_on_resume(reference, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    shutil.copytree(reference[0], workdir)
+    os.remove(workdir / "results.json")
+    state_files = [os.path.join(d, f) for d, _, names in os.walk(workdir / "checkpoints" / "3") for f in names]
+    os.remove(next(p for p in state_files if p.endswith("manifest.ocdbt")))
+    resumed = Trainer(regression(workdir, **{"loop.epochs": 3})).train()
+    assert resumed["mse"] == reference[1]["mse"]
+    assert "checkpoint 3 is damaged (unreadable" in capsys.readouterr().out
+    assert os.path.isdir(workdir / "checkpoints_damaged" / "3")
+
+
+def test_a_non_finite_loss_stops_the_run_and_nothing_non_finite_is_saved(tmp_path):
+    workdir = tmp_path / "run"
+    with pytest.raises(
+        NonFiniteError, match=r"^epoch (\d+): .*(not finite|non-finite).*; the last checkpoint is epoch"
+    ):
+        Trainer(regression(workdir, lr=1000.0, **{"loop.epochs": 10})).train()
+    assert not os.path.exists(workdir / "results.json")
+    with open(workdir / "metrics.jsonl") as f:
+        records = [json.loads(line) for line in f]  # strict JSON: no NaN
+    assert records and all(np.isfinite(r["train_loss"]) for r in records)
+    state, _ = load_state(str(workdir))
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state))
+
+
+def test_ctrl_c_says_where_the_run_stopped_and_how_to_resume(tmp_path, capsys, monkeypatch):
+    workdir = str(tmp_path / "run")
+    batches = RegressionTask.train_batches
+
+    def interrupt_in_the_second_epoch(self, epoch, rng):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return batches(self, epoch, rng)
+
+    monkeypatch.setattr(RegressionTask, "train_batches", interrupt_in_the_second_epoch)
+    with pytest.raises(SystemExit) as exit_info:
+        flags.main(EXPERIMENT, ["--workdir", workdir, "--epochs", "3"])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err.strip() == (
+        f"regression.py: interrupted in epoch 2 of 3; the last checkpoint is epoch 1 ({workdir}/checkpoints/1); "
+        f"continue with --resume {workdir}"
+    )
+    monkeypatch.undo()
+    assert flags.main(EXPERIMENT, ["--resume", workdir])["epochs"] == 3
+
+
+def test_an_unwritable_workdir_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        flags.main(EXPERIMENT, ["--workdir", str(tmp_path / "file")])
+    assert str(exit_info.value.code).startswith(f"regression.py: error: {tmp_path / 'file'}/config.json: cannot be")
+
+
+FULL_DISK = textwrap.dedent("""
+    import resource, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_engine import EXPERIMENT
+    from snnjax.engine import flags
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+    flags.main(EXPERIMENT, ["--workdir", {workdir!r}])
+""")
+
+
+def test_a_failed_write_ends_the_process_at_once_with_one_line(tmp_path):
+    script = FULL_DISK.format(tests=os.path.dirname(os.path.abspath(__file__)), workdir=str(tmp_path / "run"))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"regression.py: error: {tmp_path}/run/config.json: cannot")
+
+
+def test_a_failed_checkpoint_save_is_one_line_and_keeps_the_earlier_checkpoints(tmp_path, monkeypatch, capsys):
+    from snnjax.engine.checkpoint import Checkpoints
+
+    save = Checkpoints.save
+
+    def full_disk_at_epoch_2(self, step, state, **kwargs):
+        if step == 2:
+            raise CheckpointError(f"saving checkpoint 2 in {self.directory} failed: [Errno 28] No space left")
+        save(self, step, state, **kwargs)
+
+    monkeypatch.setattr(Checkpoints, "save", full_disk_at_epoch_2)
+    with pytest.raises(SystemExit) as exit_info:
+        flags.main(EXPERIMENT, ["--workdir", str(tmp_path / "run"), "--epochs", "3"])
+    assert "error: saving checkpoint 2 in" in str(exit_info.value.code) and "No space left" in str(exit_info.value.code)
+    assert os.listdir(tmp_path / "run" / "checkpoints") == ["1"]

@@ -134,12 +134,12 @@ def test_learnable_module_at_init_equals_lif_module_and_its_params_get_gradients
     assert float(jnp.abs(grads["decay"]).sum()) > 0 and float(jnp.abs(grads["weight"]).sum()) > 0
 
 
-def test_modules_sow_their_firing_rate():
-    x = jnp.concatenate([jnp.full((4, 1, 3), 5.0), jnp.zeros((4, 1, 3))], axis=1)
+def test_modules_sow_the_firing_rate_of_each_example():
+    x = jnp.concatenate([jnp.full((4, 1, 3), 5.0), jnp.zeros((4, 1, 3))], axis=1)  # [T, B=2, C]
     for module in (neurons.LIF(), neurons.LearnableLIF()):
         variables = module.init(jax.random.PRNGKey(0), x)
         _, state = module.apply({"params": variables.get("params", {})}, x, mutable=["firing_rates"])
-        np.testing.assert_allclose(state["firing_rates"]["rate"][0], 0.5)
+        np.testing.assert_allclose(state["firing_rates"]["rate"][0], [1.0, 0.0])
 
 
 def test_make_neuron_builds_either_neuron_and_names_a_bad_kind():

@@ -66,3 +66,12 @@ def test_firing_rates_are_named_by_module_path_and_averaged_over_calls():
     assert rates.keys() == {"stage1/q_lif", "encoder"}
     assert float(rates["stage1/q_lif"]) == pytest.approx(0.3)
     assert float(rates["encoder"]) == pytest.approx(0.5)
+
+
+def test_weights_average_the_rates_over_the_real_examples_only():
+    collection = {"lif": {"rate": (jnp.array([0.2, 0.6, 0.9]), jnp.array([0.4, 0.2, 0.9]))}}
+    real = jnp.array([1.0, 1.0, 0.0])  # the third row pads the batch
+    assert float(firing_rates(collection, real)["lif"]) == pytest.approx((0.2 + 0.6 + 0.4 + 0.2) / 4)
+    assert float(firing_rates(collection)["lif"]) == pytest.approx((0.2 + 0.6 + 0.9 + 0.4 + 0.2 + 0.9) / 6)
+    with pytest.raises(ValueError, match=r"^firing_rates\['lif'\]: got \(3,\); accepted: one rate per example \(2,\)"):
+        firing_rates(collection, jnp.ones(2))

@@ -170,8 +170,8 @@ def test_train_outputs_are_finite_raw_levels(train_step):
 def test_firing_rates_are_sown_by_all_57_neurons(train_step):
     _, rates, _ = train_step
     rates = np.asarray(jax.tree.leaves(rates))
-    assert rates.shape == (57,)
-    assert np.all((rates > 0) & (rates < 1))
+    assert rates.shape == (57, IMAGES.shape[0])  # one rate per layer and image
+    assert np.all((rates >= 0) & (rates <= 1)) and np.all((rates.mean(1) > 0) & (rates.mean(1) < 1))
 
 
 def test_gradients_are_finite_and_reach_every_parameter(train_step):

@@ -21,7 +21,12 @@ class LoopConfig(Settings):
     )
     epochs: int = setting(1, "training epochs in all", accepts=integer(1))
     batch_size: int = setting(32, "global batch size (all devices)", accepts=integer(1))
-    eval_batch_size: int = setting(64, "global evaluation batch size", accepts=integer(1))
+    eval_batch_size: int = setting(
+        64,
+        "global evaluation batch size (evaluation counts real examples only, so it changes no result)",
+        accepts=integer(1),
+        affects_results=False,
+    )
     seed: int = setting(0, "random seed: initialisation, data order, augmentation", accepts=integer())
     eval_every: int = setting(1, "evaluate every N epochs (and after the last)", accepts=integer(1))
     init_from: str | None = setting(

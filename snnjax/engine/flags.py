@@ -22,9 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from snnjax.checks import InvalidValue, check
-from snnjax.engine.loop import run
-from snnjax.engine.rundir import CONFIG, ConfigMismatchError, RunFolder
+from snnjax.engine.checkpoint import CheckpointError
+from snnjax.engine.loop import NonFiniteError, run
+from snnjax.engine.rundir import CONFIG, ConfigMismatchError, RunFolder, RunFolderError
 from snnjax.settings import from_dict, get_path, leaves, replace_paths
+
+# Failures a user can fix, reported in one line; anything else keeps its traceback (a bug).
+EXPECTED = (InvalidValue, ConfigMismatchError, RunFolderError, CheckpointError, NonFiniteError, OSError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +122,13 @@ def preset_changes(experiment: Experiment, preset: Any) -> dict[str, Any]:
     }
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block, which runs to dozens of lines)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
+
+
 def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     """The parser: one group of flags per config section; only flags given appear in its result."""
     epilog = "".join(
@@ -126,7 +137,7 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
         + ".\n"
         for key, preset in experiment.presets.items()
     )
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog=experiment.prog,
         description=experiment.description,
         epilog=epilog,
@@ -210,8 +221,9 @@ def parse(experiment: Experiment, argv: Sequence[str] | None = None) -> tuple[An
 
 def main(experiment: Experiment, argv: Sequence[str] | None = None) -> dict:
     """Parses the flags, prints the preset and workdir, runs the experiment and prints its results.
-    Expected failures (another run in the workdir, missing data or checkpoints, a bad setting found
-    while building the task) end in one line and exit status 1."""
+    Expected failures (:data:`EXPECTED`: another run in the workdir, missing data, a failed or damaged
+    checkpoint, non-finite numbers, a bad value found while building the task, an unwritable folder) end
+    in one line and exit status 1; Ctrl-C says where the run stopped and how to resume it (status 130)."""
     config, applied = parse(experiment, argv)
     if applied:
         key = _show(get_path(config, flags(type(config))[experiment.preset_flag].path))
@@ -219,8 +231,11 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> dict:
     print(f"workdir: {config.loop.workdir}", flush=True)
     try:
         results = run(experiment.setup(config))
-    except (ConfigMismatchError, FileNotFoundError, InvalidValue) as e:
+    except EXPECTED as e:
         sys.exit(f"{experiment.prog}: error: {e}")
+    except KeyboardInterrupt as e:
+        print(f"{experiment.prog}: {e or 'interrupted'}", file=sys.stderr)
+        sys.exit(130)
     shown = [f"{k}={results[k]:.4g}" for k in experiment.result_keys if isinstance(results.get(k), int | float)]
     print("results: " + " ".join(shown))
     return results

@@ -14,6 +14,7 @@ each update, which evaluation, the checkpoints' metrics and ``results.json`` use
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -29,8 +30,9 @@ from snnjax.engine.rundir import CHECKPOINTS, RESULTS, RunFolder
 from snnjax.engine.sharding import is_main, needs_sync, replicate, replicated
 from snnjax.engine.state import TrainState, count_params, create_train_state, saved_variables, update_ema
 from snnjax.engine.task import Task
-from snnjax.settings import differences, result_neutral, to_dict
+from snnjax.settings import differences, flatten, result_neutral, to_dict
 
+FINITE = "finite"  # the train step's flag: its loss and gradients were finite
 # Init runs once: skipping XLA's backend optimisations cuts its CPU compile time ~10x (QKFormer-3-32).
 RUN_ONCE = {"xla_backend_optimization_level": 0}
 _EVAL_STREAM = 2**31 - 1  # folded into the run key for evaluation randomness (poisson, shuffle_time)
@@ -50,7 +52,8 @@ def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
 
 def make_train_step(task: Task, optimizer: Optimizer):
     """The jitted, state-donating ``train_step(state, batch) -> (state, metrics)``; with an EMA decay
-    the state's EMA is updated after each optimizer update."""
+    the state's EMA is updated after each optimizer update. A step whose loss or gradients are not
+    finite leaves the state as it was (but for its step count) and reports ``metrics[FINITE] = False``."""
 
     def train_step(state: TrainState, batch):
         rng = jax.random.fold_in(state.rng, state.step)
@@ -65,23 +68,43 @@ def make_train_step(task: Task, optimizer: Optimizer):
         if state.ema is not None:
             ema = update_ema(state.ema, new_state.variables, updated(opt_state), optimizer.ema_decay)
             new_state = new_state.replace(ema=ema)
-        return new_state, {"loss": loss, **metrics}
+        finite = jnp.all(
+            jnp.stack([jnp.isfinite(loss)] + [jnp.isfinite(g).all() for g in jax.tree_util.tree_leaves(grads)])
+        )
+        keep = state.replace(step=state.step + 1)  # a non-finite step changes nothing but the step count
+        new_state = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), new_state, keep)
+        return new_state, {"loss": loss, **metrics, FINITE: finite}
 
     return jax.jit(train_step, donate_argnums=0, out_shardings=replicated(task.mesh))
 
 
+class NonFiniteError(ArithmeticError):
+    """A train step's loss or gradients, or an evaluation's metrics, were NaN or infinite."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says where the run stopped and how to resume it."""
+
+
 class EpochLog:
     """Host-side running means of step metrics, fed one step late so the host never waits for the
-    step it just dispatched; times throughput from the end of the first step (no compile time)."""
+    step it just dispatched; times throughput from the end of the first step (no compile time).
+    ``first_step``: the number of train steps before the epoch's first."""
 
-    def __init__(self, bar, batch_size: int, log_every: int):
-        self.bar, self.batch_size, self.log_every = bar, batch_size, log_every
+    def __init__(self, bar, batch_size: int, log_every: int, first_step: int = 0):
+        self.bar, self.batch_size, self.log_every, self.first_step = bar, batch_size, log_every, first_step
         self.sums: dict[str, float] = {}
         self.steps = 0
         self.start = None
 
     def record(self, metrics: dict) -> None:
+        """Adds one step's metrics; raises :class:`NonFiniteError` naming the step when they are not finite."""
         metrics = jax.device_get(metrics)
+        if not metrics.pop(FINITE):
+            step = self.first_step + self.steps + 1
+            raise NonFiniteError(
+                f"the loss or the gradients of train step {step} are not finite (the update was skipped)"
+            )
         if self.start is None:
             self.start = time.perf_counter()
         for k, v in metrics.items():
@@ -95,9 +118,18 @@ class EpochLog:
     def means(self) -> dict[str, float]:
         return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
 
-    def images_per_second(self) -> float:
+    def images_per_second(self) -> float | None:
+        """Images per second after the first step (None when no time has passed)."""
         elapsed = time.perf_counter() - self.start if self.start is not None else 0.0
-        return (self.steps - 1) * self.batch_size / elapsed if elapsed > 0 else float("nan")
+        return (self.steps - 1) * self.batch_size / elapsed if elapsed > 0 else None
+
+
+def last_checkpoint(checkpoints: Checkpoints) -> str:
+    """Where a stopped run can continue from, in words."""
+    step = checkpoints.latest_step()
+    if step is None:
+        return "no checkpoint was saved yet"
+    return f"the last checkpoint is epoch {step} ({checkpoints.directory}/{step})"
 
 
 def summary_line(record: dict, eval_keys) -> str:
@@ -134,12 +166,16 @@ class Trainer:
         return jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
 
     def evaluate(self, variables: dict, rng: jax.Array) -> dict:
-        """The metrics of every evaluator of the task on replicated ``variables``, merged."""
+        """The metrics of every evaluator of the task on replicated ``variables``, merged. Raises
+        :class:`NonFiniteError` naming any metric that is NaN or infinite."""
         metrics: dict = {}
         for evaluator in self.task.evaluators:
             result = evaluator(variables, rng)
             check(not metrics.keys() & result.keys(), "evaluators", sorted(result), "disjoint metric names")
             metrics.update(result)
+        bad = [k for k, v in flatten(metrics).items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise NonFiniteError(f"the evaluation gave non-finite {', '.join(bad)}")
         return metrics
 
     def train_epoch(self, state: TrainState, epoch: int) -> tuple[TrainState, dict]:
@@ -149,7 +185,7 @@ class Trainer:
         loop, task = self.loop, self.task
         show = loop.progress and is_main()
         bar = tqdm(total=task.steps_per_epoch, desc=f"epoch {epoch + 1}/{loop.epochs}", leave=False, disable=not show)
-        log = EpochLog(bar, loop.batch_size, loop.log_every)
+        log = EpochLog(bar, loop.batch_size, loop.log_every, epoch * task.steps_per_epoch)
         pending = None
         for batch in task.train_batches(epoch, jax.random.fold_in(state.rng, epoch)):
             state, metrics = self.train_step(state, batch)
@@ -181,25 +217,33 @@ class Trainer:
         with Checkpoints(folder.path(CHECKPOINTS), keep=loop.keep, best_metric=task.best_metric) as checkpoints:
             state, start_epoch = self._initial_state(checkpoints, rng)
             history = folder.history(start_epoch)
-            eval_metrics = None
-            for epoch in range(start_epoch, loop.epochs):
-                epoch_start = time.perf_counter()
-                state, record = self.train_epoch(state, epoch)
-                eval_metrics = None
-                if (epoch + 1) % loop.eval_every == 0 or epoch + 1 == loop.epochs:
-                    eval_metrics = self.evaluate(state.eval_variables, eval_rng)
-                checkpoints.save(epoch + 1, state, config=config, metrics=eval_metrics)
-                record = {
-                    "epoch": epoch + 1,
-                    "step": (epoch + 1) * task.steps_per_epoch,
-                    "lr": float(self.optimizer.learning_rate(epoch)),
-                    **record,
-                    "epoch_time_s": time.perf_counter() - epoch_start,
-                    **{f"eval_{k}": v for k, v in (eval_metrics or {}).items()},
-                }
-                history.append(record)
-                folder.write_history(history)
-                say(summary_line(record, task.summary_keys))
+            eval_metrics, epoch = None, start_epoch
+            try:
+                for epoch in range(start_epoch, loop.epochs):
+                    epoch_start = time.perf_counter()
+                    state, record = self.train_epoch(state, epoch)
+                    eval_metrics = None
+                    if (epoch + 1) % loop.eval_every == 0 or epoch + 1 == loop.epochs:
+                        eval_metrics = self.evaluate(state.eval_variables, eval_rng)
+                    record = {
+                        "epoch": epoch + 1,
+                        "step": (epoch + 1) * task.steps_per_epoch,
+                        "lr": float(self.optimizer.learning_rate(epoch)),
+                        **record,
+                        "epoch_time_s": time.perf_counter() - epoch_start,
+                        **{f"eval_{k}": v for k, v in (eval_metrics or {}).items()},
+                    }
+                    # The record first: a kill between the two leaves a record without its checkpoint, which
+                    # the resumed run drops (RunFolder.history), never a checkpoint without its record.
+                    history.append(record)
+                    folder.write_history(history)
+                    checkpoints.save(epoch + 1, state, config=config, metrics=eval_metrics)
+                    say(summary_line(record, task.summary_keys))
+            except NonFiniteError as e:
+                raise NonFiniteError(f"epoch {epoch + 1}: {e}; {last_checkpoint(checkpoints)}") from None
+            except KeyboardInterrupt:
+                where = f"interrupted in epoch {epoch + 1} of {loop.epochs}; {last_checkpoint(checkpoints)}"
+                raise RunInterrupted(f"{where}; continue with --resume {workdir}") from None
             if eval_metrics is None:  # resumed after the last checkpoint, before results.json
                 eval_metrics = self.evaluate(state.eval_variables, eval_rng)
             checkpoints.wait()
@@ -221,12 +265,14 @@ class Trainer:
         return results
 
     def _initial_state(self, checkpoints: Checkpoints, rng: jax.Array) -> tuple[TrainState, int]:
-        """``(state, finished epochs)``: the latest checkpoint's state, else a fresh one (with
-        ``init_from``'s variables when given)."""
-        start_epoch = checkpoints.latest_step() or 0
-        if start_epoch:
-            say(f"resuming after epoch {start_epoch}")
-            return checkpoints.restore(start_epoch, self.abstract_state(rng)), start_epoch
+        """``(state, finished epochs)``: the latest intact checkpoint's state (damaged ones are moved aside
+        and named), else a fresh one (with ``init_from``'s variables when given)."""
+        restored = checkpoints.restore_latest(self.abstract_state(rng))
+        for step, reason in restored.damaged:
+            say(f"checkpoint {step} is damaged ({reason}); moved to {checkpoints.directory}_damaged/{step}")
+        if restored.step is not None:
+            say(f"resuming after epoch {restored.step}")
+            return restored.state, restored.step
         state = self.init(rng)
         if self.loop.init_from is not None:
             state = self.with_variables(state, self.load_variables(self.loop.init_from))

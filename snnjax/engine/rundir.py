@@ -27,6 +27,10 @@ class ConfigMismatchError(ValueError):
     """A workdir holds a run whose config differs from the one given."""
 
 
+class RunFolderError(ValueError):
+    """A file of the run folder cannot be read or written."""
+
+
 class RunFolder:
     """The files of the run in ``workdir``."""
 
@@ -48,20 +52,23 @@ class RunFolder:
             with open(path) as f:
                 return json.load(f)
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: not readable as JSON ({e}); move it away to start this run afresh") from None
+            raise RunFolderError(f"{path}: not readable as JSON ({e}); move it away to start this run afresh") from None
 
     def write_text(self, name: str, text: str) -> None:
         """Replaces ``name`` with ``text`` atomically (process 0 only)."""
         if not is_main():
             return
-        os.makedirs(self.workdir, exist_ok=True)
         path = self.path(name)
-        with open(path + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(path + ".tmp", path)
+        try:
+            os.makedirs(self.workdir, exist_ok=True)
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+        except OSError as e:
+            raise RunFolderError(f"{path}: cannot be written ({e.strerror or e}); use a writable --workdir") from None
 
     def write_json(self, name: str, content: Any) -> None:
-        self.write_text(name, json.dumps(content, indent=2, sort_keys=True) + "\n")
+        self.write_text(name, json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
     def check_config(self, config: dict, ignored: frozenset[str], write: bool = True) -> dict | None:
         """The saved config, or None (then ``config`` is saved when ``write``). Raises
@@ -105,7 +112,7 @@ class RunFolder:
                     try:
                         records.append(json.loads(line))
                     except ValueError as e:
-                        raise ValueError(f"{path}, line {number}: not JSON ({e})") from None
+                        raise RunFolderError(f"{path}, line {number}: not JSON ({e}); move it away") from None
         kept = [r for r in records if r["epoch"] <= last_epoch]
         if len(kept) != len(records):
             self.write_history(kept)
@@ -113,7 +120,7 @@ class RunFolder:
 
     def write_history(self, records: list[dict]) -> None:
         """Replaces ``metrics.jsonl`` with ``records``, one JSON line each."""
-        self.write_text(METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        self.write_text(METRICS, "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in records))
 
 
 def extends(saved: dict, config: dict) -> bool:

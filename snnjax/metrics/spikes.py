@@ -9,22 +9,36 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from snnjax.checks import check
 from snnjax.neurons import LIF, LearnableLIF
 
 
-def firing_rates(collection: Any) -> dict[str, jax.Array]:
+def firing_rates(collection: Any, weights: jax.Array | None = None) -> dict[str, jax.Array]:
     """Mean firing rate per spiking layer from a sown ``firing_rates`` collection.
 
     Layers are named by their module path (``"stage1_0/tssa/q_lif"``); a module called several times
-    (several sown values) gets the mean of its values. Jittable.
+    (several sown values) gets the mean of its calls. Each sown value holds one rate per example
+    (``[B]``, :func:`snnjax.neurons.record_firing_rate`); ``weights [B]`` (e.g. 1 for the real examples
+    of a padded batch and 0 for the padding) weights them, else every example counts once. Jittable.
     """
     rates = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(collection, is_leaf=lambda x: isinstance(x, tuple))[0]:
         names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
         if names and names[-1] == "rate":
             names = names[:-1]
-        values = leaf if isinstance(leaf, tuple) else (leaf,)
-        rates["/".join(names)] = jnp.mean(jnp.stack([jnp.asarray(v, jnp.float32) for v in values]))
+        values = jnp.stack([jnp.asarray(v, jnp.float32) for v in (leaf if isinstance(leaf, tuple) else (leaf,))])
+        name = "/".join(names)
+        if weights is None:
+            rates[name] = jnp.mean(values)
+        else:
+            w = jnp.asarray(weights, jnp.float32)
+            check(
+                values.shape[1:] == w.shape,
+                f"firing_rates[{name!r}]",
+                values.shape[1:],
+                f"one rate per example {w.shape}",
+            )
+            rates[name] = jnp.sum(values * w) / (values.shape[0] * jnp.sum(w))
     return rates
 
 

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from snnjax.checks import Accepts, check, check_dtype, is_int
 from snnjax.layers import fold_time, unfold_time
 from snnjax.models.spiking import SpikingConfig, Units
+from snnjax.neurons import LIF, lif, record_firing_rate
 
 SSA_SCALE = 0.125  # the official constant, not head_dim ** -0.5
 ATTN_THRESHOLD = 0.5  # V_th of the two attention LIFs
@@ -88,6 +89,19 @@ class TokenQKAttention(nn.Module):
         return units.conv_bn_neuron(y, C, "proj", train, use_bias=True)
 
 
+class MergedTimeBatchLIF(LIF):
+    """The official SSA ``proj_lif``: a LIF scanned over the merged T·B axis of ``x [T, B, ...]`` (the
+    membrane leaks from one sample into the next); returns ``[T, B, ...]`` and sows per-example rates."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        settings = dict(tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset, decay_input=self.decay_input)
+        merged = lif(fold_time(x), **settings, detach_reset=self.detach_reset, surrogate=self.surrogate)
+        spikes = unfold_time(merged, x.shape[0])
+        record_firing_rate(self, spikes)
+        return spikes
+
+
 class SpikingSelfAttention(nn.Module):
     """Spikformer SSA (§1.6): out = LIF(BN(proj(LIF_0.5(0.125 · Q (Kᵀ V))))) per head, no softmax.
 
@@ -110,7 +124,7 @@ class SpikingSelfAttention(nn.Module):
         a = units.neuron(s.reshape(x.shape), "attn_lif", ATTN_THRESHOLD)
         p = units.conv_bn(a, C, "proj", train, use_bias=True)
         if self.official_scan:
-            return unfold_time(units.neuron(fold_time(p), "proj_lif"), T)
+            return MergedTimeBatchLIF(**units.spiking.neuron_kwargs(), name="proj_lif")(p)
         return units.neuron(p, "proj_lif")
 
 

@@ -127,7 +127,8 @@ class ClassificationTask:
             yield {**self.test_data, "index": np.int32(i)}
 
     def eval_sums(self, variables, batch, rng) -> dict:
-        """Sums of loss, correct predictions and firing rates over the batch's valid (unpadded) images."""
+        """Sums of loss, correct predictions and firing rates over the batch's real images (the padding
+        rows of the last batch, clamped copies of the last image, are weighted 0)."""
         idx = batch["index"] * self.eval_batch_size + jnp.arange(self.eval_batch_size)
         valid = (idx < self.num_test).astype(jnp.float32)
         idx = jax.lax.with_sharding_constraint(jnp.minimum(idx, self.num_test - 1), batch_sharding(self.mesh))
@@ -149,7 +150,7 @@ class ClassificationTask:
             "count": count,
             "loss": jnp.sum(loss * valid),
             "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * valid),
-            "firing_rates": {k: v * count for k, v in firing_rates(sown.get("firing_rates", {})).items()},
+            "firing_rates": {k: v * count for k, v in firing_rates(sown.get("firing_rates", {}), valid).items()},
         }
 
     def summarize(self, sums: dict) -> dict:

@@ -42,23 +42,24 @@ class DetectionEvaluator:
         self.img_size, self.num_classes = dataset.img_size, dataset.num_classes
         self._detect = jax.jit(self.detect, out_shardings=replicated(mesh))
 
-    def detect(self, variables: dict, images: jax.Array, rng: jax.Array):
-        """uint8 images -> (detections [B, MAX_DET, 6] in input pixels, counts [B], firing rates)."""
+    def detect(self, variables: dict, images: jax.Array, rng: jax.Array, real: jax.Array | None = None):
+        """uint8 images -> (detections [B, MAX_DET, 6] in input pixels, counts [B], firing rates over the
+        images flagged ``real [B]`` (all by default))."""
         raw, sown = self.model.apply(
             variables, images.astype(jnp.float32) / 255.0, train=False, mutable=["firing_rates"], rngs={"encoding": rng}
         )
         detections, counts = detection_metrics.non_max_suppression(
             decode(raw), conf_thres=CONF_THRES, iou_thres=IOU_THRES, max_det=MAX_DET
         )
-        return detections, counts, firing_rates(sown.get("firing_rates", {}))
+        return detections, counts, firing_rates(sown.get("firing_rates", {}), real)
 
     def __call__(self, variables: dict, rng: jax.Array) -> dict:
         """mAP of ``variables`` on the test set under every rule, firing rates and fitness (host-side)."""
         preds, gts, difficult, rate_sums, images = [], [], [], {}, 0
         for i, batch in enumerate(self.dataset.eval_batches(self.batch_size)):
-            local = global_batch(process_rows({"image": batch["image"]}), self.mesh)
+            local = global_batch(process_rows({"image": batch["image"], "real": batch["index"] >= 0}), self.mesh)
             detections, counts, rates = jax.device_get(
-                self._detect(variables, local["image"], jax.random.fold_in(rng, i))
+                self._detect(variables, local["image"], jax.random.fold_in(rng, i), local["real"])
             )
             real = np.flatnonzero(batch["index"] >= 0)
             preds += [self.original_pixels(detections[j, : counts[j]], batch, j) for j in real]

@@ -8,6 +8,7 @@ fixes the class count; otherwise it is ``max(label) + 1``. ``mean``/``std`` come
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -17,12 +18,23 @@ from snnjax.tasks.classification.data.dataset import ClassificationData, channel
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
+CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+
+
 def _check_images(path: str, key: str, x: np.ndarray) -> None:
+    """uint8 ``[N, H, W, C]``; channels-first arrays (``[N, C, H, W]`` with C in 1, 3, 4 and a last axis
+    that is not) are refused rather than read as images C pixels high."""
     check(
         x.dtype == np.uint8 and x.ndim == 4 and x.shape[0] > 0,
         f"{path}: {key}",
         f"{x.dtype} {x.shape}",
         "a non-empty uint8 array [N, H, W, C] (NHWC)",
+    )
+    check(
+        not (x.shape[1] in CHANNELS and x.shape[3] not in CHANNELS),
+        f"{path}: {key}",
+        f"shape {x.shape}, channels first (NCHW)",
+        "NHWC [N, H, W, C]: convert with np.transpose(x, (0, 2, 3, 1))",
     )
 
 
@@ -39,6 +51,7 @@ def load_npz(path: str) -> ClassificationData:
     """Load and validate ``path``; errors name the offending key."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"npz dataset file {path!r} does not exist")
+    check(zipfile.is_zipfile(path), "dataset", f"npz:{path}", "an .npz archive of arrays (np.savez), not another file")
     with np.load(path, allow_pickle=False) as archive:
         missing = [k for k in REQUIRED_KEYS if k not in archive.files]
         check(

@@ -250,7 +250,7 @@ class RandomDetectionData:
     def steps_per_epoch(self, batch_size: int) -> int:
         return self.num_train // batch_size
 
-    def train_batches(self, epoch: int, batch_size: int, seed: int):
+    def train_batches(self, epoch: int, batch_size: int, seed: int, start: int = 0):
         yield self.batch
 
 

@@ -50,10 +50,10 @@ def interrupt_and_resume(trainer, workdir: str, finished_workdir: str, monkeypat
     task = trainer.task
     batches = task.train_batches
 
-    def interrupt_in_second_epoch(epoch, rng):
+    def interrupt_in_second_epoch(epoch, rng, start=0):
         if epoch == 1:
             raise Interrupted
-        return batches(epoch, rng)
+        return batches(epoch, rng, start)
 
     monkeypatch.setattr(task, "train_batches", interrupt_in_second_epoch)
     with pytest.raises(Interrupted):

@@ -46,6 +46,14 @@ def test_train_batches_are_deterministic_per_seed_and_epoch_whatever_the_threads
     assert not np.array_equal(a["image"], next(data.train_batches(1, 8, 6))["image"])
 
 
+def test_train_batches_from_a_start_step_equal_the_tail_of_the_epoch(data):
+    whole, tail = list(data.train_batches(1, 8, 5)), list(data.train_batches(1, 8, 5, start=1))
+    assert len(tail) == len(whole) - 1
+    for a, b in zip(whole[1:], tail, strict=True):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
 def test_default_max_boxes_never_drops(data):
     most = max(len(b) for b in data.train.boxes)
     assert data.max_boxes == 4 * most

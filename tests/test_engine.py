@@ -58,8 +58,8 @@ class RegressionTask:
     def optimizer(self):
         return Optimizer(optax.sgd(self.config.lr), lambda epoch: self.config.lr)
 
-    def train_batches(self, epoch, rng):
-        for i in range(self.steps_per_epoch):
+    def train_batches(self, epoch, rng, start=0):
+        for i in range(start, self.steps_per_epoch):
             yield {**self.data, "index": np.int32(i)}
 
     def train_loss(self, params, model_state, batch, rng):
@@ -130,13 +130,13 @@ KILLED = textwrap.dedent("""
     task = regression({workdir!r}, **{{"loop.epochs": 3}})
     if {stage!r} == "step":  # in the second epoch, before its third step
         batches = task.train_batches
-        task.train_batches = lambda epoch, rng: (
-            die() if (epoch, i) == (1, 2) else batch for i, batch in enumerate(batches(epoch, rng)))
-    elif {stage!r} == "checkpoint":  # checkpoint 2 written to its temporary folder, not yet renamed into place
+        task.train_batches = lambda epoch, rng, start=0: (
+            die() if (epoch, i) == (1, 2) else batch for i, batch in enumerate(batches(epoch, rng, start)))
+    elif {stage!r} == "checkpoint":  # epoch 2's checkpoint (step 8) in its temporary folder, not yet renamed
         from orbax.checkpoint._src.path import async_path
         rename = async_path.rename
         async def rename_or_die(src, dst):
-            if dst.name == "2":
+            if dst.name == "8":
                 die()
             return await rename(src, dst)
         async_path.rename = rename_or_die
@@ -172,19 +172,17 @@ def test_a_damaged_checkpoint_is_stepped_over_on_resume(reference, tmp_path, cap
     workdir = tmp_path / "run"
     shutil.copytree(reference[0], workdir)
     os.remove(workdir / "results.json")
-    state_files = [os.path.join(d, f) for d, _, names in os.walk(workdir / "checkpoints" / "3") for f in names]
+    state_files = [os.path.join(d, f) for d, _, names in os.walk(workdir / "checkpoints" / "12") for f in names]
     os.remove(next(p for p in state_files if p.endswith("manifest.ocdbt")))
     resumed = Trainer(regression(workdir, **{"loop.epochs": 3})).train()
     assert resumed["mse"] == reference[1]["mse"]
-    assert "checkpoint 3 is damaged (unreadable" in capsys.readouterr().out
-    assert os.path.isdir(workdir / "checkpoints_damaged" / "3")
+    assert "checkpoint 12 is damaged (unreadable" in capsys.readouterr().out
+    assert os.path.isdir(workdir / "checkpoints_damaged" / "12")
 
 
 def test_a_non_finite_loss_stops_the_run_and_nothing_non_finite_is_saved(tmp_path):
     workdir = tmp_path / "run"
-    with pytest.raises(
-        NonFiniteError, match=r"^epoch (\d+): .*(not finite|non-finite).*; the last checkpoint is epoch"
-    ):
+    with pytest.raises(NonFiniteError, match=r"^epoch (\d+): .*(not finite|non-finite).*; the last checkpoint is at"):
         Trainer(regression(workdir, lr=1000.0, **{"loop.epochs": 10})).train()
     assert not os.path.exists(workdir / "results.json")
     with open(workdir / "metrics.jsonl") as f:
@@ -198,17 +196,18 @@ def test_ctrl_c_says_where_the_run_stopped_and_how_to_resume(tmp_path, capsys, m
     workdir = str(tmp_path / "run")
     batches = RegressionTask.train_batches
 
-    def interrupt_in_the_second_epoch(self, epoch, rng):
+    def interrupt_in_the_second_epoch(self, epoch, rng, start=0):
         if epoch == 1:
             raise KeyboardInterrupt
-        return batches(self, epoch, rng)
+        return batches(self, epoch, rng, start)
 
     monkeypatch.setattr(RegressionTask, "train_batches", interrupt_in_the_second_epoch)
     with pytest.raises(SystemExit) as exit_info:
         flags.main(EXPERIMENT, ["--workdir", workdir, "--epochs", "3"])
     assert exit_info.value.code == 130
     assert capsys.readouterr().err.strip() == (
-        f"regression.py: interrupted in epoch 2 of 3; the last checkpoint is epoch 1 ({workdir}/checkpoints/1); "
+        f"regression.py: interrupted in epoch 2 of 3; the last checkpoint is at the end of epoch 1 "
+        f"({workdir}/checkpoints/4); "
         f"continue with --resume {workdir}"
     )
     monkeypatch.undo()
@@ -247,12 +246,12 @@ def test_a_failed_checkpoint_save_is_one_line_and_keeps_the_earlier_checkpoints(
     save = Checkpoints.save
 
     def full_disk_at_epoch_2(self, step, state, **kwargs):
-        if step == 2:
-            raise CheckpointError(f"saving checkpoint 2 in {self.directory} failed: [Errno 28] No space left")
+        if step == 8:
+            raise CheckpointError(f"saving checkpoint 8 in {self.directory} failed: [Errno 28] No space left")
         save(self, step, state, **kwargs)
 
     monkeypatch.setattr(Checkpoints, "save", full_disk_at_epoch_2)
     with pytest.raises(SystemExit) as exit_info:
         flags.main(EXPERIMENT, ["--workdir", str(tmp_path / "run"), "--epochs", "3"])
-    assert "error: saving checkpoint 2 in" in str(exit_info.value.code) and "No space left" in str(exit_info.value.code)
-    assert os.listdir(tmp_path / "run" / "checkpoints") == ["1"]
+    assert "error: saving checkpoint 8 in" in str(exit_info.value.code) and "No space left" in str(exit_info.value.code)
+    assert os.listdir(tmp_path / "run" / "checkpoints") == ["4"]

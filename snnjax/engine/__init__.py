@@ -8,7 +8,8 @@ folder, for any task that implements :class:`snnjax.engine.task.Task`.
     sharding.py     the device mesh, replicated and batch-split arrays, processes
     state.py        the train state (params, model state, optimizer state, EMA) as one pytree
     checkpoint.py   orbax checkpoints (the only module that imports orbax)
-    rundir.py       the run folder's files, written atomically
+    rundir.py       the run folder's files, written atomically; the processes' agreement on it
+    preemption.py   stopping cleanly on SIGTERM
     loop.py         Trainer: compile once, train / resume / extend, evaluate
     flags.py        an experiment's command line, derived from its config dataclasses
 

@@ -1,8 +1,9 @@
 """Checkpoints with orbax (the only module that imports it): written synchronously, verified when read.
 
-A checkpoint directory holds one folder per saved step (the number of finished epochs), each with the
-train state (``state``), the run's config (``config``) and the state's :func:`digest` (``digest``). The
-last ``keep`` checkpoints are kept, plus the best one by an evaluation metric.
+A checkpoint directory holds one folder per saved step (the number of train steps taken), each with the
+train state (``state``), the run's config (``config``), the state's :func:`digest` (``digest``) and, for
+a checkpoint saved inside an epoch, the loop's progress through it (``progress``). The last ``keep``
+checkpoints are kept, plus the best one by an evaluation metric.
 
 Saving is synchronous, so a failed write (a full disk, a folder without write permission) raises
 :class:`CheckpointError` in the caller at once; orbax's asynchronous saves left threads waiting for a
@@ -27,7 +28,7 @@ from orbax.checkpoint import checkpoint_managers
 
 from snnjax.checks import integer
 
-DIGEST = "digest"
+DIGEST, PROGRESS = "digest", "progress"
 
 
 class CheckpointError(RuntimeError):
@@ -102,9 +103,9 @@ class Checkpoints:
             if not read_only:
                 os.makedirs(self.directory, exist_ok=True)
                 os.rmdir(tempfile.mkdtemp(dir=self.directory))
-            self._manager = ocp.CheckpointManager(
-                self.directory, options=options, item_names=("state", "config", DIGEST)
-            )
+            handlers = {"state": ocp.StandardCheckpointHandler(), "config": ocp.JsonCheckpointHandler()}
+            handlers |= {DIGEST: ocp.JsonCheckpointHandler(), PROGRESS: ocp.JsonCheckpointHandler()}
+            self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
         except OSError as e:
             raise CheckpointError(
                 f"checkpoints folder {self.directory}: {e.strerror or e}; it must be a writable folder"
@@ -122,18 +123,20 @@ class Checkpoints:
         """The step with the best metric (the latest step when no metric is tracked), or None."""
         return self._manager.best_step()
 
-    def save(self, step: int, state: Any, *, config: dict, metrics: dict | None = None) -> None:
-        """Saves ``state``, its digest and ``config`` as ``step``; returns once they are on disk. Raises
-        :class:`CheckpointError` (nothing is kept of the step) when the state is not finite or the write fails."""
+    def save(
+        self, step: int, state: Any, *, config: dict, metrics: dict | None = None, progress: dict | None = None
+    ) -> None:
+        """Saves ``state``, its digest, ``config`` and, for a checkpoint inside an epoch, the loop's
+        ``progress`` (JSON) as ``step``; returns once they are on disk. Raises :class:`CheckpointError`
+        (nothing is kept of the step) when the state is not finite or the write fails."""
         host = jax.device_get(state)
         bad = nonfinite_count(host)
         if bad:
             raise CheckpointError(f"checkpoint {step}: refusing to save a state with {bad} non-finite values")
-        args = ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            config=ocp.args.JsonSave(config),
-            **{DIGEST: ocp.args.JsonSave({"sha256": digest(host)})},
-        )
+        items = {DIGEST: ocp.args.JsonSave({"sha256": digest(host)})}
+        if progress is not None:
+            items[PROGRESS] = ocp.args.JsonSave(progress)
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config), **items)
         try:
             self._manager.save(step, args=args, metrics=metrics)
         except Exception as e:  # orbax and tensorstore raise many types for one failed write
@@ -162,14 +165,28 @@ class Checkpoints:
 
     def restore(self, step: int, target: Any = None) -> Any:
         """The verified state saved at ``step``: in the structure, shapes and shardings of ``target`` (a
-        pytree of arrays or ``jax.ShapeDtypeStruct``), or as saved (nested dicts) without one."""
+        pytree of arrays or ``jax.ShapeDtypeStruct``), or without one as saved (nested dicts), each array
+        whole on this process's first device, whatever the devices and processes that saved it."""
         if target is None:
-            state = self._restore(step, state=ocp.args.StandardRestore()).state
-        else:
-            abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
-            state = self._restore(step, state=ocp.args.StandardRestore(abstract)).state
+            target = self._as_saved(step)
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
+        state = self._restore(step, state=ocp.args.StandardRestore(abstract)).state
         self.verify(step, state)
         return state
+
+    def _as_saved(self, step: int) -> Any:
+        """The saved state's structure, shapes and dtypes (from its metadata), on this process's first device."""
+        try:
+            metadata = ocp.StandardCheckpointer().metadata(os.path.join(self.directory, str(step), "state"))
+        except Exception as e:  # a missing or garbled metadata file
+            raise DamagedCheckpoint(f"unreadable metadata ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+        tree = getattr(metadata.item_metadata, "tree", metadata.item_metadata)
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        return jax.tree_util.tree_map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+            tree,
+            is_leaf=lambda x: hasattr(x, "shape"),
+        )
 
     def restore_latest(self, target: Any = None) -> Restored:
         """The latest intact checkpoint (see :meth:`restore`). Damaged ones on the way are moved aside
@@ -203,6 +220,12 @@ class Checkpoints:
     def restore_config(self, step: int) -> dict:
         """The config saved with ``step``."""
         return self._restore(step, config=ocp.args.JsonRestore()).config
+
+    def restore_progress(self, step: int) -> dict | None:
+        """The loop's progress saved with a checkpoint inside an epoch, else None."""
+        if not os.path.isdir(os.path.join(self.directory, str(step), PROGRESS)):
+            return None
+        return self._restore(step, **{PROGRESS: ocp.args.JsonRestore()})[PROGRESS]
 
     def wait(self) -> None:
         """Blocks until pending saves are written (saves are synchronous; kept for callers' clarity)."""

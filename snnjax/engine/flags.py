@@ -24,6 +24,8 @@ from typing import Any
 from snnjax.checks import InvalidValue, check
 from snnjax.engine.checkpoint import CheckpointError
 from snnjax.engine.loop import NonFiniteError, run
+from snnjax.engine.preemption import EXIT_STATUS as PREEMPTED_STATUS
+from snnjax.engine.preemption import Preempted
 from snnjax.engine.rundir import CONFIG, ConfigMismatchError, RunFolder, RunFolderError
 from snnjax.settings import from_dict, get_path, leaves, replace_paths
 
@@ -223,7 +225,8 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> dict:
     """Parses the flags, prints the preset and workdir, runs the experiment and prints its results.
     Expected failures (:data:`EXPECTED`: another run in the workdir, missing data, a failed or damaged
     checkpoint, non-finite numbers, a bad value found while building the task, an unwritable folder) end
-    in one line and exit status 1; Ctrl-C says where the run stopped and how to resume it (status 130)."""
+    in one line and exit status 1; Ctrl-C says where the run stopped and how to resume it (status 130);
+    SIGTERM saves a checkpoint where every process stops and says how to resume (status 75)."""
     config, applied = parse(experiment, argv)
     if applied:
         key = _show(get_path(config, flags(type(config))[experiment.preset_flag].path))
@@ -233,6 +236,9 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> dict:
         results = run(experiment.setup(config))
     except EXPECTED as e:
         sys.exit(f"{experiment.prog}: error: {e}")
+    except Preempted as e:
+        print(f"{experiment.prog}: {e}", file=sys.stderr)
+        sys.exit(PREEMPTED_STATUS)
     except KeyboardInterrupt as e:
         print(f"{experiment.prog}: {e or 'interrupted'}", file=sys.stderr)
         sys.exit(130)

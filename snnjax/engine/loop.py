@@ -26,8 +26,9 @@ import optax
 from snnjax.checks import check
 from snnjax.engine.checkpoint import Checkpoints, load_state
 from snnjax.engine.optimizer import Optimizer, updated
-from snnjax.engine.rundir import CHECKPOINTS, RESULTS, RunFolder
-from snnjax.engine.sharding import is_main, needs_sync, replicate, replicated
+from snnjax.engine.preemption import Preempted, Preemption
+from snnjax.engine.rundir import CHECKPOINTS, RESULTS, RunFolder, check_processes
+from snnjax.engine.sharding import barrier, is_main, needs_sync, replicate, replicated
 from snnjax.engine.state import TrainState, count_params, create_train_state, saved_variables, update_ema
 from snnjax.engine.task import Task
 from snnjax.settings import differences, flatten, result_neutral, to_dict
@@ -87,24 +88,25 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 class EpochLog:
-    """Host-side running means of step metrics, fed one step late so the host never waits for the
-    step it just dispatched; times throughput from the end of the first step (no compile time).
-    ``first_step``: the number of train steps before the epoch's first."""
+    """Host-side running means of an epoch's step metrics, fed one step late so the host never waits for
+    the step it just dispatched; times throughput from the end of the first step (no compile time).
+    ``first_step``: the train steps before the epoch's first; ``progress``: the sums and step count of
+    steps taken before a resumption inside the epoch (:meth:`progress`)."""
 
-    def __init__(self, bar, batch_size: int, log_every: int, first_step: int = 0):
+    def __init__(self, bar, batch_size: int, log_every: int, first_step: int = 0, progress: dict | None = None):
         self.bar, self.batch_size, self.log_every, self.first_step = bar, batch_size, log_every, first_step
-        self.sums: dict[str, float] = {}
-        self.steps = 0
+        self.sums: dict[str, float] = dict(progress["sums"]) if progress else {}
+        self.steps = progress["steps"] if progress else 0
+        self.resumed_steps = self.steps
         self.start = None
+        self.stopped_before: int | None = None  # the train step a preemption stopped the epoch before
 
     def record(self, metrics: dict) -> None:
         """Adds one step's metrics; raises :class:`NonFiniteError` naming the step when they are not finite."""
         metrics = jax.device_get(metrics)
         if not metrics.pop(FINITE):
             step = self.first_step + self.steps + 1
-            raise NonFiniteError(
-                f"the loss or the gradients of train step {step} are not finite (the update was skipped)"
-            )
+            raise NonFiniteError(f"the loss or the gradients of train step {step} are not finite")
         if self.start is None:
             self.start = time.perf_counter()
         for k, v in metrics.items():
@@ -119,17 +121,31 @@ class EpochLog:
         return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
 
     def images_per_second(self) -> float | None:
-        """Images per second after the first step (None when no time has passed)."""
+        """Images per second after this session's first step (None when no time has passed)."""
         elapsed = time.perf_counter() - self.start if self.start is not None else 0.0
-        return (self.steps - 1) * self.batch_size / elapsed if elapsed > 0 else None
+        return (self.steps - self.resumed_steps - 1) * self.batch_size / elapsed if elapsed > 0 else None
+
+    def progress(self) -> dict:
+        """What a checkpoint inside the epoch keeps of the log: the metric sums and their step count."""
+        return {"sums": self.sums, "steps": self.steps}
+
+    def record_line(self) -> dict:
+        """The epoch's ``train_*`` means and its throughput."""
+        return {**{f"train_{k}": v for k, v in self.means().items()}, "images_per_s": self.images_per_second()}
 
 
-def last_checkpoint(checkpoints: Checkpoints) -> str:
+def describe_step(step: int, per_epoch: int) -> str:
+    """A checkpoint's train step in words: ``the end of epoch E`` or ``train step S (inside epoch E)``."""
+    epoch, within = divmod(step, per_epoch)
+    return f"the end of epoch {epoch}" if within == 0 else f"train step {step} (inside epoch {epoch + 1})"
+
+
+def last_checkpoint(checkpoints: Checkpoints, per_epoch: int) -> str:
     """Where a stopped run can continue from, in words."""
     step = checkpoints.latest_step()
     if step is None:
         return "no checkpoint was saved yet"
-    return f"the last checkpoint is epoch {step} ({checkpoints.directory}/{step})"
+    return f"the last checkpoint is at {describe_step(step, per_epoch)} ({checkpoints.directory}/{step})"
 
 
 def summary_line(record: dict, eval_keys) -> str:
@@ -178,58 +194,92 @@ class Trainer:
             raise NonFiniteError(f"the evaluation gave non-finite {', '.join(bad)}")
         return metrics
 
-    def train_epoch(self, state: TrainState, epoch: int) -> tuple[TrainState, dict]:
-        """Runs one epoch; returns the new state and the epoch's mean metrics plus ``images_per_s``."""
+    def train_epoch(
+        self,
+        state: TrainState,
+        epoch: int,
+        *,
+        start: int = 0,
+        progress: dict | None = None,
+        preemption: Preemption | None = None,
+    ) -> tuple[TrainState, EpochLog]:
+        """Runs steps ``start, ...`` of an epoch (``progress``: the log of the steps before ``start``), or
+        until ``preemption`` is reached (the log's ``stopped_before`` then names the step); returns the
+        new state and the epoch's log."""
         from tqdm.auto import tqdm  # only the training loop needs it (benchmarks run without it)
 
         loop, task = self.loop, self.task
         show = loop.progress and is_main()
-        bar = tqdm(total=task.steps_per_epoch, desc=f"epoch {epoch + 1}/{loop.epochs}", leave=False, disable=not show)
-        log = EpochLog(bar, loop.batch_size, loop.log_every, epoch * task.steps_per_epoch)
+        bar = tqdm(
+            total=task.steps_per_epoch,
+            initial=start,
+            desc=f"epoch {epoch + 1}/{loop.epochs}",
+            leave=False,
+            disable=not show,
+        )
+        step = epoch * task.steps_per_epoch + start
+        log = EpochLog(bar, loop.batch_size, loop.log_every, epoch * task.steps_per_epoch, progress)
         pending = None
-        for batch in task.train_batches(epoch, jax.random.fold_in(state.rng, epoch)):
+        for batch in task.train_batches(epoch, jax.random.fold_in(state.rng, epoch), start):
+            if preemption is not None and preemption.reached(step):
+                log.stopped_before = step
+                break
             state, metrics = self.train_step(state, batch)
+            step += 1
             if needs_sync(task.mesh):
                 jax.block_until_ready(metrics)
             if pending is not None:
                 log.record(pending)
             pending = metrics
-        log.record(pending)
+        if pending is not None:
+            log.record(pending)
         bar.close()
-        return state, {**{f"train_{k}": v for k, v in log.means().items()}, "images_per_s": log.images_per_second()}
+        return state, log
 
     def train(self, workdir: str | None = None) -> dict:
         """Trains, resumes, extends or reports the finished run in ``workdir`` (default: the config's);
-        returns the contents of ``results.json``."""
+        returns the contents of ``results.json``. Checkpoints are named by the train steps taken: one after
+        each epoch, and one wherever SIGTERM stops the run (:class:`Preempted`), which resumes mid-epoch."""
         task, loop = self.task, self.loop
         workdir = workdir or loop.workdir
         check(workdir is not None, "workdir", workdir, "a run folder (config.loop.workdir, or train(workdir))")
         config = to_dict(task.config)
         config["loop"]["workdir"] = workdir
         folder = RunFolder(workdir)
-        folder.check_config(config, result_neutral(type(task.config)))
+        ignored = result_neutral(type(task.config))
+        check_processes(folder, config, ignored)  # first: the processes must share the folder and settings
+        folder.check_config(config, ignored)
+        barrier("snnjax: run folder checked")  # process 0 may have just moved results.json aside (--extend)
         finished = folder.read_json(RESULTS)
         if finished is not None:
             say(f"run already finished: {folder.path(RESULTS)} (--resume {workdir} --extend --epochs N trains further)")
             return finished
         started = time.perf_counter()
         rng, eval_rng = run_keys(loop.seed)
-        with Checkpoints(folder.path(CHECKPOINTS), keep=loop.keep, best_metric=task.best_metric) as checkpoints:
-            state, start_epoch = self._initial_state(checkpoints, rng)
+        per_epoch = task.steps_per_epoch
+        with (
+            Checkpoints(folder.path(CHECKPOINTS), keep=loop.keep, best_metric=task.best_metric) as checkpoints,
+            Preemption() as preemption,
+        ):
+            state, start_step, progress = self._initial_state(checkpoints, rng)
+            start_epoch, skip = divmod(start_step, per_epoch)
             history = folder.history(start_epoch)
             eval_metrics, epoch = None, start_epoch
             try:
                 for epoch in range(start_epoch, loop.epochs):
                     epoch_start = time.perf_counter()
-                    state, record = self.train_epoch(state, epoch)
+                    first, progress = (skip, progress) if epoch == start_epoch else (0, None)
+                    state, log = self.train_epoch(state, epoch, start=first, progress=progress, preemption=preemption)
+                    if log.stopped_before is not None:
+                        self._save_and_stop(checkpoints, log, state, config, workdir)
                     eval_metrics = None
                     if (epoch + 1) % loop.eval_every == 0 or epoch + 1 == loop.epochs:
                         eval_metrics = self.evaluate(state.eval_variables, eval_rng)
                     record = {
                         "epoch": epoch + 1,
-                        "step": (epoch + 1) * task.steps_per_epoch,
+                        "step": (epoch + 1) * per_epoch,
                         "lr": float(self.optimizer.learning_rate(epoch)),
-                        **record,
+                        **log.record_line(),
                         "epoch_time_s": time.perf_counter() - epoch_start,
                         **{f"eval_{k}": v for k, v in (eval_metrics or {}).items()},
                     }
@@ -237,21 +287,22 @@ class Trainer:
                     # the resumed run drops (RunFolder.history), never a checkpoint without its record.
                     history.append(record)
                     folder.write_history(history)
-                    checkpoints.save(epoch + 1, state, config=config, metrics=eval_metrics)
+                    checkpoints.save((epoch + 1) * per_epoch, state, config=config, metrics=eval_metrics)
                     say(summary_line(record, task.summary_keys))
             except NonFiniteError as e:
-                raise NonFiniteError(f"epoch {epoch + 1}: {e}; {last_checkpoint(checkpoints)}") from None
+                raise NonFiniteError(f"epoch {epoch + 1}: {e}; {last_checkpoint(checkpoints, per_epoch)}") from None
             except KeyboardInterrupt:
-                where = f"interrupted in epoch {epoch + 1} of {loop.epochs}; {last_checkpoint(checkpoints)}"
+                where = f"interrupted in epoch {epoch + 1} of {loop.epochs}; {last_checkpoint(checkpoints, per_epoch)}"
                 raise RunInterrupted(f"{where}; continue with --resume {workdir}") from None
             if eval_metrics is None:  # resumed after the last checkpoint, before results.json
                 eval_metrics = self.evaluate(state.eval_variables, eval_rng)
             checkpoints.wait()
             best = checkpoints.best_step()
-        best_value = next((r.get(f"eval_{task.best_metric}") for r in history if r["epoch"] == best), None)
+        best_epoch = None if best is None else best // per_epoch
+        best_value = next((r.get(f"eval_{task.best_metric}") for r in history if r["epoch"] == best_epoch), None)
         results = {
             **eval_metrics,
-            "best_epoch": best,
+            "best_epoch": best_epoch,
             f"best_{task.best_metric}": best_value,
             "params": count_params(state.params),
             "epochs": loop.epochs,
@@ -264,19 +315,31 @@ class Trainer:
         folder.write_json(RESULTS, results)
         return results
 
-    def _initial_state(self, checkpoints: Checkpoints, rng: jax.Array) -> tuple[TrainState, int]:
-        """``(state, finished epochs)``: the latest intact checkpoint's state (damaged ones are moved aside
-        and named), else a fresh one (with ``init_from``'s variables when given)."""
+    def _save_and_stop(self, checkpoints: Checkpoints, log: EpochLog, state: TrainState, config: dict, workdir):
+        """Saves the state where a preemption stopped the epoch (unless that step's checkpoint exists) and
+        raises :class:`Preempted`."""
+        step = log.stopped_before
+        if step != checkpoints.latest_step():
+            checkpoints.save(step, state, config=config, progress=log.progress())
+        per_epoch, epochs = self.task.steps_per_epoch, self.loop.epochs
+        raise Preempted(
+            f"stopped on SIGTERM after train step {step} of {epochs * per_epoch} (epoch {step // per_epoch + 1} "
+            f"of {epochs}); checkpoint saved in {checkpoints.directory}/{step}; continue with --resume {workdir}"
+        )
+
+    def _initial_state(self, checkpoints: Checkpoints, rng: jax.Array) -> tuple[TrainState, int, dict | None]:
+        """``(state, train steps taken, progress inside the epoch)``: the latest intact checkpoint's (damaged
+        ones are moved aside and named), else a fresh state (with ``init_from``'s variables when given)."""
         restored = checkpoints.restore_latest(self.abstract_state(rng))
         for step, reason in restored.damaged:
             say(f"checkpoint {step} is damaged ({reason}); moved to {checkpoints.directory}_damaged/{step}")
         if restored.step is not None:
-            say(f"resuming after epoch {restored.step}")
-            return restored.state, restored.step
+            say(f"resuming from {describe_step(restored.step, self.task.steps_per_epoch)}")
+            return restored.state, restored.step, checkpoints.restore_progress(restored.step)
         state = self.init(rng)
         if self.loop.init_from is not None:
             state = self.with_variables(state, self.load_variables(self.loop.init_from))
-        return state, 0
+        return state, 0, None
 
     def load_variables(self, path: str) -> dict:
         """Host variables from ``path``: an orbax checkpoint folder of a run of the same model (its EMA
@@ -326,7 +389,9 @@ class Trainer:
                 raise FileNotFoundError(
                     f"eval_only: no checkpoints in workdir {loop.workdir!r}; train first or pass --init_from"
                 )
-            folder.check_config(to_dict(task.config), result_neutral(type(task.config)), write=False)
+            ignored = result_neutral(type(task.config))
+            check_processes(folder, to_dict(task.config), ignored)
+            folder.check_config(to_dict(task.config), ignored, write=False)
             variables = saved_variables(load_state(loop.workdir)[0])
         metrics = self.evaluate(replicate(variables, task.mesh), run_keys(loop.seed)[1])
         results = {

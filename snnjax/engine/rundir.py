@@ -6,6 +6,7 @@
     results.json     written once, when the run finishes (a finished run is never trained again)
     results_<N>epochs.json   the results of a run before ``--extend`` took it past N epochs
     eval*.json       evaluation-only runs
+    run_token        multi-process runs: written by process 0, read back by the others (same folder?)
 
 Only process 0 writes, and every write replaces the file atomically (a temporary file renamed over
 it), so a kill never leaves a half-written file. Reads name the file when it cannot be parsed.
@@ -15,12 +16,16 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
-from snnjax.engine.sharding import is_main
-from snnjax.settings import differences
+import jax
+
+from snnjax.engine.sharding import barrier, is_main, processes_differing
+from snnjax.settings import differences, flatten
 
 CONFIG, METRICS, RESULTS, CHECKPOINTS = "config.json", "metrics.jsonl", "results.json", "checkpoints"
+RUN_TOKEN = "run_token"  # multi-process runs: process 0's token, which every process must read back
 
 
 class ConfigMismatchError(ValueError):
@@ -121,6 +126,34 @@ class RunFolder:
     def write_history(self, records: list[dict]) -> None:
         """Replaces ``metrics.jsonl`` with ``records``, one JSON line each."""
         self.write_text(METRICS, "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in records))
+
+
+def check_processes(folder: RunFolder, config: dict, ignored: frozenset[str]) -> None:
+    """In a multi-process run, before anything waits on the others: every process must see process 0's run
+    folder (process 0 writes a fresh token there that the others read back) and run the same settings
+    (those not in ``ignored``). Otherwise every process raises :class:`RunFolderError` naming the others, where
+    they would all have hung in the first checkpoint."""
+    if jax.process_count() == 1:
+        return
+    if is_main():
+        folder.write_text(RUN_TOKEN, uuid.uuid4().hex)
+    barrier("snnjax: run token written")
+    try:
+        with open(folder.path(RUN_TOKEN)) as f:
+            token = f.read()
+    except OSError:
+        token = ""
+    settings = json.dumps({k: v for k, v in flatten(config).items() if k not in ignored}, sort_keys=True)
+    other_folder, other_settings = processes_differing([token.encode(), settings.encode()])
+    if other_folder:
+        raise RunFolderError(
+            f"processes {other_folder} do not see the run folder of process 0 ({folder.workdir}): every process "
+            "needs the same --workdir, on a file system they all share"
+        )
+    if other_settings:
+        raise RunFolderError(
+            f"processes {other_settings} run other settings than process 0: give every process the same flags"
+        )
 
 
 def extends(saved: dict, config: dict) -> bool:

@@ -7,10 +7,12 @@ process supplies its own rows of every batch (:func:`global_batch`).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from snnjax.checks import check
@@ -71,6 +73,25 @@ def process_rows(batch: dict) -> dict:
     rows = len(next(iter(batch.values()))) // count
     start = jax.process_index() * rows
     return {k: v[start : start + rows] for k, v in batch.items()}
+
+
+def processes_differing(values: list[bytes]) -> list[list[int]]:
+    """For each of ``values`` (bytes every process computes), the processes whose value differs from
+    process 0's: ``[]`` everywhere in a single process. Every process gets the same answer."""
+    if jax.process_count() == 1:
+        return [[] for _ in values]
+    digests = np.stack([np.frombuffer(hashlib.sha256(v).digest(), np.uint8) for v in values])
+    gathered = multihost_utils.process_allgather(digests)  # [processes, values, 32]
+    return [
+        [p for p in range(len(gathered)) if not np.array_equal(gathered[p, i], gathered[0, i])]
+        for i in range(len(values))
+    ]
+
+
+def barrier(name: str) -> None:
+    """Waits until every process reaches the barrier ``name`` (nothing in a single process)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
 
 
 def needs_sync(mesh: Mesh) -> bool:

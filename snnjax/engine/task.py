@@ -53,8 +53,9 @@ class Task(Protocol):
     def optimizer(self) -> Optimizer:
         """The run's optimizer, for ``config.loop.epochs`` epochs of ``steps_per_epoch`` steps."""
 
-    def train_batches(self, epoch: int, rng: jax.Array) -> Iterator[Any]:
-        """The inputs of each train step of one epoch: pytrees of global device arrays or host scalars."""
+    def train_batches(self, epoch: int, rng: jax.Array, start: int = 0) -> Iterator[Any]:
+        """The inputs of train steps ``start, start + 1, ...`` of one epoch (``start`` > 0 when a run resumes
+        mid-epoch): pytrees of global device arrays or host scalars, the same for a step whatever ``start``."""
 
     def train_loss(self, params: Any, model_state: dict, batch: Any, rng: jax.Array) -> tuple[jax.Array, tuple]:
         """``loss, (new model_state, metrics)``; metrics are batch means of scalars."""

@@ -86,10 +86,10 @@ class ClassificationTask:
     def optimizer(self):
         return make_optimizer(self.config.optim, self.config.loop.epochs, self.steps_per_epoch)
 
-    def train_batches(self, epoch: int, rng: jax.Array) -> Iterator[dict]:
+    def train_batches(self, epoch: int, rng: jax.Array, start: int = 0) -> Iterator[dict]:
         """The device-resident training set, the epoch's permutation and the step's index into it."""
         perm = self._permutation(rng)
-        for i in range(self.steps_per_epoch):
+        for i in range(start, self.steps_per_epoch):
             yield {**self.train_data, "perm": perm, "index": np.int32(i)}
 
     def train_loss(self, params, model_state, batch, rng):

@@ -83,9 +83,10 @@ class DetectionTask:
     def optimizer(self):
         return make_optimizer(self.config.optim, self.config.loop.epochs, self.steps_per_epoch, self.batch_size)
 
-    def train_batches(self, epoch: int, rng: jax.Array) -> Iterator[dict]:
-        """The epoch's augmented batches (deterministic for the run's seed and the epoch) on the devices."""
-        for batch in self.dataset.train_batches(epoch, self.batch_size, self.config.loop.seed):
+    def train_batches(self, epoch: int, rng: jax.Array, start: int = 0) -> Iterator[dict]:
+        """The epoch's augmented batches from step ``start`` (deterministic for the run's seed, the epoch and
+        the step) on the devices."""
+        for batch in self.dataset.train_batches(epoch, self.batch_size, self.config.loop.seed, start=start):
             yield global_batch(process_rows(batch), self.mesh)
 
     def train_loss(self, params, model_state, batch, rng):

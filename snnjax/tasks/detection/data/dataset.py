@@ -238,16 +238,16 @@ class DetectionData:
         )
 
     def train_batches(
-        self, epoch: int, batch_size: int, seed: int, *, prefetch: int = 2
+        self, epoch: int, batch_size: int, seed: int, *, start: int = 0, prefetch: int = 2
     ) -> Iterator[dict[str, np.ndarray]]:
-        """Shuffled, augmented training batches of one epoch, the last partial one dropped.
+        """Shuffled, augmented training batches of one epoch from batch ``start``, the last partial one dropped.
 
         Each batch: ``image`` uint8 ``[B, S, S, 3]``, ``boxes`` float32 ``[B, M, 4]`` normalised
         xywh, ``classes`` int32 ``[B, M]``, ``valid`` bool ``[B, M]`` (``M = max_boxes``; boxes
         past it are dropped with a warning). Deterministic for ``(seed, epoch)``; ``prefetch``
         batches are augmented ahead on ``num_workers`` threads.
         """
-        for arg, value in (("epoch", epoch), ("seed", seed)):
+        for arg, value in (("epoch", epoch), ("seed", seed), ("start", start)):
             integer(0)(arg, value)
         integer(1)("prefetch", prefetch)
         check(
@@ -256,10 +256,10 @@ class DetectionData:
             batch_size,
             f"an int in [1, {self.num_train}] (at most the training images)",
         )
-        return self._augmented_batches(epoch, batch_size, seed, prefetch)
+        return self._augmented_batches(epoch, batch_size, seed, start, prefetch)
 
     def _augmented_batches(
-        self, epoch: int, batch_size: int, seed: int, prefetch: int
+        self, epoch: int, batch_size: int, seed: int, start: int, prefetch: int
     ) -> Iterator[dict[str, np.ndarray]]:
         steps = self.num_train // batch_size
         order = np.random.default_rng((seed, epoch)).permutation(self.num_train)
@@ -270,8 +270,8 @@ class DetectionData:
             return [pool.submit(self.train_example, seed, epoch, p, int(order[p])) for p in positions]
 
         try:
-            pending = collections.deque(submit(step) for step in range(min(prefetch, steps)))
-            for step in range(steps):
+            pending = collections.deque(submit(step) for step in range(start, min(start + prefetch, steps)))
+            for step in range(start, steps):
                 futures = pending.popleft()
                 if step + prefetch < steps:
                     pending.append(submit(step + prefetch))

@@ -227,10 +227,6 @@ class Checkpoints:
             return None
         return self._restore(step, **{PROGRESS: ocp.args.JsonRestore()})[PROGRESS]
 
-    def wait(self) -> None:
-        """Blocks until pending saves are written (saves are synchronous; kept for callers' clarity)."""
-        self._manager.wait_until_finished()
-
     def close(self) -> None:
         self._manager.close()
 

@@ -174,9 +174,9 @@ def resumed_config(experiment: Experiment, workdir: str) -> Any:
     check(saved is not None, "resume", workdir, f"a workdir holding a run's {CONFIG}")
     try:
         config = from_dict(type(experiment.default), saved)
-    except InvalidValue:
-        raise
-    except ValueError as e:
+    except ValueError as e:  # an unknown setting; a bad value (InvalidValue) already names its flag
+        if isinstance(e, InvalidValue):
+            raise
         raise InvalidValue("resume", workdir, f"a run of {experiment.prog} ({e})") from None
     return replace_paths(config, {"loop.workdir": workdir})
 

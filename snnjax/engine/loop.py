@@ -296,7 +296,6 @@ class Trainer:
                 raise RunInterrupted(f"{where}; continue with --resume {workdir}") from None
             if eval_metrics is None:  # resumed after the last checkpoint, before results.json
                 eval_metrics = self.evaluate(state.eval_variables, eval_rng)
-            checkpoints.wait()
             best = checkpoints.best_step()
         best_epoch = None if best is None else best // per_epoch
         best_value = next((r.get(f"eval_{task.best_metric}") for r in history if r["epoch"] == best_epoch), None)

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from snnjax.metrics.ap import average_precision
-from snnjax.metrics.detection import IOU_THRESHOLDS, evaluate, non_max_suppression, scale_boxes
+from snnjax.metrics.detection import (
+    IOU_THRESHOLDS,
+    PR_RECALLS,
+    evaluate,
+    non_max_suppression,
+    pr_curve,
+    scale_boxes,
+)
 
 RULES = ("yolov5", "voc07", "voc12")
 
@@ -455,3 +462,23 @@ def test_scale_boxes_clips_to_the_original_image():
     np.testing.assert_allclose(
         scale_boxes(np.array([[-10.0, 0, 330, 330]]), (320, 320), (375, 500)), [[0, 0, 500, 375]]
     )
+
+
+def test_pr_curve_is_the_precision_envelope_at_each_recall_and_zero_beyond_the_last():
+    recall = np.array([0.25, 0.25, 0.5, 0.75])  # ranks 1..4: TP, FP, TP, TP of 4 labels
+    precision = np.array([1.0, 0.5, 2 / 3, 0.75])
+    curve = pr_curve(recall, precision)
+    assert curve.shape == PR_RECALLS.shape
+    np.testing.assert_allclose(curve[PR_RECALLS <= 0.25], 1.0)
+    np.testing.assert_allclose(curve[(PR_RECALLS > 0.25) & (PR_RECALLS <= 0.75 + 1e-9)], 0.75)
+    np.testing.assert_array_equal(curve[PR_RECALLS > 0.75 + 1e-9], 0.0)
+    np.testing.assert_array_equal(pr_curve(np.array([]), np.array([])), np.zeros(101))
+
+
+def test_evaluate_returns_one_pr_curve_per_labelled_class():
+    gts = [np.array([[0, 0, 10, 10, 0], [20, 20, 30, 30, 1]], float)]
+    preds = [np.array([[0, 0, 10, 10, 0.9, 0], [50, 50, 60, 60, 0.8, 1]], float)]
+    curves = evaluate(preds, gts)["pr_curves"]
+    assert curves.shape == (2, 101)
+    np.testing.assert_allclose(curves[0], 1.0)  # class 0: found first, nothing else
+    np.testing.assert_array_equal(curves[1], 0.0)  # class 1: only a false positive

@@ -255,3 +255,10 @@ def test_a_failed_checkpoint_save_is_one_line_and_keeps_the_earlier_checkpoints(
         flags.main(EXPERIMENT, ["--workdir", str(tmp_path / "run"), "--epochs", "3"])
     assert "error: saving checkpoint 8 in" in str(exit_info.value.code) and "No space left" in str(exit_info.value.code)
     assert os.listdir(tmp_path / "run" / "checkpoints") == ["4"]
+
+
+def test_history_keeps_numbers_and_flat_maps_of_numbers_only():
+    from snnjax.engine.loop import is_history_value
+
+    assert all(map(is_history_value, (0.5, 3, None, "text", {"layer": 0.1, "other": 2})))
+    assert not any(map(is_history_value, ({"cls": [0.1, 0.2]}, [1, 2], {"layer": {"macs": 1.0}})))

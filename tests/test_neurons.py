@@ -152,3 +152,29 @@ def test_make_neuron_builds_either_neuron_and_names_a_bad_kind():
         neurons.lif(jnp.float32(1.0))
     with pytest.raises(ValueError, match=r"^decay: got \(2, 2\); accepted: an array \[T=3, C\]$"):
         neurons.learnable_lif(jnp.ones((3, 2)), jnp.ones((2, 2)), jnp.ones((3, 2)))
+
+
+@pytest.mark.parametrize("unroll", [1, 3, None])
+def test_unroll_changes_neither_spikes_nor_gradients(unroll):
+    x = jax.random.normal(jax.random.key(3), (5, 4, 3)) * 2
+    decay, weight = jnp.full((5, 3), 0.4), jnp.full((5, 3), 0.6)
+
+    def loss(x, decay, weight, unroll):
+        a = neurons.lif(x, v_reset=None, unroll=unroll)
+        b = neurons.learnable_lif(x, decay, weight, unroll=unroll)
+        return jnp.sum(a * jnp.arange(5.0)[:, None, None]) + jnp.sum(b**2), (a, b)
+
+    (value, spikes), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(x, decay, weight, unroll)
+    (ref_value, ref_spikes), ref_grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(x, decay, weight, 5)
+    chex.assert_trees_all_equal(spikes, ref_spikes)
+    chex.assert_trees_all_close(grads, ref_grads, rtol=1e-6, atol=1e-6)
+    module = neurons.LearnableLIF(unroll=unroll)
+    variables = module.init(jax.random.key(0), x)
+    params = variables["params"]
+    expected = neurons.learnable_lif(x, params["decay"], params["weight"], unroll=5)
+    np.testing.assert_array_equal(module.apply(variables, x, mutable=["firing_rates"])[0], expected)
+
+
+def test_a_bad_unroll_is_named():
+    with pytest.raises(ValueError, match="unroll: got 0; accepted: an integer >= 1, or None"):
+        neurons.lif(jnp.ones((2, 3)), unroll=0)

@@ -53,7 +53,7 @@ def test_direct_encoding_needs_the_learnable_conv():
 
 def test_neuron_kwargs_resolve_the_surrogate_by_name_or_instance():
     assert SpikingConfig(surrogate="atan").neuron_kwargs(0.5) == dict(
-        tau=2.0, v_threshold=0.5, v_reset=0.0, detach_reset=True, surrogate=ATan()
+        tau=2.0, v_threshold=0.5, v_reset=0.0, detach_reset=True, surrogate=ATan(), unroll=None
     )
     assert SpikingConfig(surrogate=Sigmoid(2.0)).neuron_kwargs()["surrogate"] == Sigmoid(2.0)
     assert SpikingConfig(surrogate="none").neuron_kwargs()["surrogate"] is None

@@ -45,6 +45,15 @@ def say(message: str) -> None:
         print(message, flush=True)
 
 
+def is_history_value(value: Any) -> bool:
+    """Whether an evaluation metric goes into the per-epoch ``metrics.jsonl``: numbers, text, None and flat
+    maps of numbers (per-layer firing rates, per-class AP). Larger structures (curves, per-layer tables)
+    are kept in ``results.json`` only, so the history stays small over hundreds of epochs."""
+    if isinstance(value, dict):
+        return all(isinstance(v, int | float) for v in value.values())
+    return value is None or isinstance(value, int | float | str)
+
+
 def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """The run's base key (raw uint32, storable in the state) and its evaluation key."""
     rng = jax.random.key_data(jax.random.key(seed))
@@ -281,7 +290,7 @@ class Trainer:
                         "lr": float(self.optimizer.learning_rate(epoch)),
                         **log.record_line(),
                         "epoch_time_s": time.perf_counter() - epoch_start,
-                        **{f"eval_{k}": v for k, v in (eval_metrics or {}).items()},
+                        **{f"eval_{k}": v for k, v in (eval_metrics or {}).items() if is_history_value(v)},
                     }
                     # The record first: a kill between the two leaves a record without its checkpoint, which
                     # the resumed run drops (RunFolder.history), never a checkpoint without its record.

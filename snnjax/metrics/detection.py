@@ -89,6 +89,19 @@ def _ap_table(
     return ap, curves
 
 
+PR_RECALLS = np.linspace(0.0, 1.0, 101)
+
+
+def pr_curve(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Precision envelope (the best precision at this recall or more) at ``PR_RECALLS``; 0 past the last
+    recall reached, as a detector that finds no more objects has no precision there."""
+    if len(recall) == 0:
+        return np.zeros(len(PR_RECALLS))
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    index = np.searchsorted(recall, PR_RECALLS, side="left")
+    return np.where(index < len(recall), envelope[np.minimum(index, len(recall) - 1)], 0.0)
+
+
 def evaluate(
     preds: Sequence[Any],
     gts: Sequence[Any],
@@ -116,7 +129,8 @@ def evaluate(
     mAP is the mean over classes with at least one (non-difficult) label. Returns ``map50``, ``map50_95``,
     ``classes`` [C], ``num_labels`` [C], ``ap50_per_class`` [C], ``ap_per_class`` [C, 10],
     ``precision``/``recall`` (class means at the best-F1 confidence, at t = 0.5), their ``_per_class``
-    arrays, ``f1_conf`` and ``iou_thresholds``.
+    arrays, ``f1_conf``, ``iou_thresholds``, and ``pr_curves`` [C, 101]: each class's precision envelope at
+    t = 0.5 at the recalls ``PR_RECALLS`` (0, 0.01, …, 1; 0 beyond the class's highest recall).
     """
     one_of(tuple(RULES))("rule", rule)
     config = RULES[rule]
@@ -171,4 +185,5 @@ def evaluate(
         "recall_per_class": recall,
         "f1_conf": f1_conf,
         "iou_thresholds": IOU_THRESHOLDS,
+        "pr_curves": np.array([pr_curve(recall, precision) for _, recall, precision in curves]).reshape(-1, 101),
     }

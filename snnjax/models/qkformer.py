@@ -96,7 +96,9 @@ class MergedTimeBatchLIF(LIF):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         settings = dict(tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset, decay_input=self.decay_input)
-        merged = lif(fold_time(x), **settings, detach_reset=self.detach_reset, surrogate=self.surrogate)
+        merged = lif(
+            fold_time(x), **settings, detach_reset=self.detach_reset, surrogate=self.surrogate, unroll=self.unroll
+        )
         spikes = unfold_time(merged, x.shape[0])
         record_firing_rate(self, spikes)
         return spikes

@@ -40,7 +40,8 @@ class SpikingConfig(Settings):
     learnable conv (LC), surrogate gradient through the encoder's spikes (SG), ``lc_channels`` (the LC
     conv's width; None: the model's stem width). Neurons (docs/neurons.md), everywhere in the model:
     ``neuron`` "lif" or "learnable" (eq. 4), membrane constant ``tau``, ``v_reset`` (None: soft reset),
-    ``detach_reset`` and ``surrogate`` (a name such as "sigmoid", "none", or a Surrogate instance).
+    ``detach_reset`` and ``surrogate`` (a name such as "sigmoid", "none", or a Surrogate instance), and
+    ``unroll`` (time steps per iteration of their scan: compile time against speed).
     ``bn_scale``: the initial scale γ of the BatchNorm in front of every neuron after the encoder (PyTorch's 1
     by default; with γ = τ·V_th = 2 the first step's membrane X/τ reaches the threshold one standard deviation
     above the mean, and the surrogate passes as much gradient through depth as an ANN's BN+SiLU). The
@@ -74,6 +75,12 @@ class SpikingConfig(Settings):
         choices=SURROGATE_NAMES,
         accepts=Accepts(_is_surrogate, f"a surrogate name ({', '.join(SURROGATE_NAMES)}) or a Surrogate instance"),
     )
+    unroll: int | None = setting(
+        None,
+        "time steps per iteration of every neuron's scan: 1 compiles about twice as fast, none runs fastest "
+        "(same results)",
+        accepts=optional(integer(1), "min(T, 8)"),
+    )
     bn_scale: float = setting(
         1.0,
         "initial BatchNorm scale γ in front of every neuron after the encoder (1: PyTorch's; 2 = τ·V_th)",
@@ -104,6 +111,7 @@ class SpikingConfig(Settings):
             v_reset=self.v_reset,
             detach_reset=self.detach_reset,
             surrogate=get(self.surrogate),
+            unroll=self.unroll,
         )
 
     def spikes(self, x: jax.Array, name: str, v_threshold: float = 1.0) -> jax.Array:

@@ -72,6 +72,10 @@ class DataConfig(Settings):
     synthetic_train: int = setting(2048, "synthetic training images", accepts=integer(1))
     synthetic_test: int = setting(512, "synthetic test images", accepts=integer(1))
     synthetic_image_size: int = setting(32, "synthetic images' side", flag="image_size", accepts=integer(1))
+    synthetic_classes: int = setting(10, "synthetic classes", accepts=integer(2))
+    synthetic_seed: int | None = setting(
+        None, "seed of the synthetic set", accepts=optional(integer(), "the run's --seed")
+    )
 
 
 @dataclasses.dataclass(frozen=True)

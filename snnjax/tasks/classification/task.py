@@ -3,8 +3,8 @@
 The whole dataset lives on the devices as uint8 (replicated); every train step gathers its batch from a
 per-epoch on-device permutation, splits it over the ``"data"`` mesh axis, augments it
 (:func:`snnjax.tasks.classification.data.augment_batch`) and trains on soft-target cross-entropy
-(docs/qkformer.md §2). Evaluation sums the cross-entropy, correct predictions and per-layer firing rates
-of the normalised test images on the devices.
+(docs/qkformer.md §2). Evaluation sums the cross-entropy, correct predictions, per-layer firing rates and
+operation counts (``snnjax.metrics.energy``) of the normalised test images on the devices.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from snnjax.checks import check
 from snnjax.engine.evaluators import SumEvaluator
 from snnjax.engine.sharding import batch_sharding, make_mesh, replicate, replicated
 from snnjax.layers import COMPUTE_DTYPES
+from snnjax.metrics import energy
 from snnjax.metrics.spikes import firing_rates, shuffle_time_interceptor
 from snnjax.models.qkformer import QKFormer, qkformer
 from snnjax.tasks.classification.config import ClassificationConfig, ModelConfig
@@ -49,7 +50,8 @@ def load_data(config: ClassificationConfig) -> ClassificationData:
             num_train=d.synthetic_train,
             num_test=d.synthetic_test,
             image_size=d.synthetic_image_size,
-            seed=config.loop.seed,
+            num_classes=d.synthetic_classes,
+            seed=config.loop.seed if d.synthetic_seed is None else d.synthetic_seed,
         )
     return load_classification(d.dataset, data_dir=d.data_dir, **options)
 
@@ -127,8 +129,8 @@ class ClassificationTask:
             yield {**self.test_data, "index": np.int32(i)}
 
     def eval_sums(self, variables, batch, rng) -> dict:
-        """Sums of loss, correct predictions and firing rates over the batch's real images (the padding
-        rows of the last batch, clamped copies of the last image, are weighted 0)."""
+        """Sums of loss, correct predictions, firing rates and operations over the batch's real images (the
+        padding rows of the last batch, clamped copies of the last image, are weighted 0)."""
         idx = batch["index"] * self.eval_batch_size + jnp.arange(self.eval_batch_size)
         valid = (idx < self.num_test).astype(jnp.float32)
         idx = jax.lax.with_sharding_constraint(jnp.minimum(idx, self.num_test - 1), batch_sharding(self.mesh))
@@ -140,9 +142,13 @@ class ClassificationTask:
             if self.config.shuffle_time
             else contextlib.nullcontext()
         )
-        with shuffling:
+        with shuffling, nn.intercept_methods(energy.operations_interceptor(self.eval_batch_size)):
             logits, sown = self.model.apply(
-                variables, images, train=False, mutable=["firing_rates"], rngs={"encoding": encoding_rng}
+                variables,
+                images,
+                train=False,
+                mutable=["firing_rates", energy.COLLECTION],
+                rngs={"encoding": encoding_rng},
             )
         count = jnp.sum(valid)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
@@ -151,6 +157,7 @@ class ClassificationTask:
             "loss": jnp.sum(loss * valid),
             "correct": jnp.sum((jnp.argmax(logits, -1) == labels) * valid),
             "firing_rates": {k: v * count for k, v in firing_rates(sown.get("firing_rates", {}), valid).items()},
+            "operations": energy.operation_sums(sown[energy.COLLECTION], valid),
         }
 
     def summarize(self, sums: dict) -> dict:
@@ -161,6 +168,7 @@ class ClassificationTask:
             "loss": float(sums["loss"]) / count,
             "firing_rates": rates,
             "mean_firing_rate": float(np.mean(list(rates.values()))) if rates else None,
+            **energy.summary(sums["operations"]),
         }
 
     def load_variables(self, path: str) -> dict:

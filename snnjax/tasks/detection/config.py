@@ -73,6 +73,9 @@ class DataConfig(Settings):
     synthetic_test: int = setting(256, "synthetic test images", accepts=integer(1))
     synthetic_classes: int = setting(6, "synthetic classes", accepts=integer(1, MAX_SYNTHETIC_CLASSES))
     synthetic_objects: int = setting(6, "most objects in one synthetic image", accepts=integer(1))
+    synthetic_seed: int | None = setting(
+        None, "seed of the synthetic set", accepts=optional(integer(), "the run's --seed")
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,13 +2,15 @@
 
 Per evaluation batch only the ``[B, 300, 6]`` detections and their counts come back; they are mapped to
 original-image pixels and scored under YOLOv5's ``val.py`` rule (primary) and the VOC07/VOC12 devkit
-rules (docs/yolov5n.md §4), with per-layer firing rates and YOLOv5's fitness.
+rules (docs/yolov5n.md §4), with per-layer firing rates, operation counts and energy
+(``snnjax.metrics.energy``), YOLOv5's fitness and each class's precision–recall curve.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +19,7 @@ from jax.sharding import Mesh
 from snnjax.boxes import scale_boxes
 from snnjax.engine.sharding import global_batch, process_rows, replicated
 from snnjax.metrics import detection as detection_metrics
+from snnjax.metrics import energy
 from snnjax.metrics.spikes import firing_rates
 from snnjax.models.yolo import YOLOv5n, decode
 
@@ -44,21 +47,28 @@ class DetectionEvaluator:
 
     def detect(self, variables: dict, images: jax.Array, rng: jax.Array, real: jax.Array | None = None):
         """uint8 images -> (detections [B, MAX_DET, 6] in input pixels, counts [B], firing rates over the
-        images flagged ``real [B]`` (all by default))."""
-        raw, sown = self.model.apply(
-            variables, images.astype(jnp.float32) / 255.0, train=False, mutable=["firing_rates"], rngs={"encoding": rng}
-        )
+        images flagged ``real [B]`` (all by default), their operation sums)."""
+        real = jnp.ones(images.shape[0], bool) if real is None else real
+        with nn.intercept_methods(energy.operations_interceptor(images.shape[0])):
+            raw, sown = self.model.apply(
+                variables,
+                images.astype(jnp.float32) / 255.0,
+                train=False,
+                mutable=["firing_rates", energy.COLLECTION],
+                rngs={"encoding": rng},
+            )
         detections, counts = detection_metrics.non_max_suppression(
             decode(raw), conf_thres=CONF_THRES, iou_thres=IOU_THRES, max_det=MAX_DET
         )
-        return detections, counts, firing_rates(sown.get("firing_rates", {}), real)
+        operations = energy.operation_sums(sown[energy.COLLECTION], real)
+        return detections, counts, firing_rates(sown.get("firing_rates", {}), real), operations
 
     def __call__(self, variables: dict, rng: jax.Array) -> dict:
         """mAP of ``variables`` on the test set under every rule, firing rates and fitness (host-side)."""
-        preds, gts, difficult, rate_sums, images = [], [], [], {}, 0
+        preds, gts, difficult, rate_sums, operations, images = [], [], [], {}, None, 0
         for i, batch in enumerate(self.dataset.eval_batches(self.batch_size)):
             local = global_batch(process_rows({"image": batch["image"], "real": batch["index"] >= 0}), self.mesh)
-            detections, counts, rates = jax.device_get(
+            detections, counts, rates, ops = jax.device_get(
                 self._detect(variables, local["image"], jax.random.fold_in(rng, i), local["real"])
             )
             real = np.flatnonzero(batch["index"] >= 0)
@@ -70,8 +80,9 @@ class DetectionEvaluator:
             difficult += [batch["gt_difficult"][j][batch["gt_valid"][j]] for j in real]
             for name, rate in rates.items():
                 rate_sums[name] = rate_sums.get(name, 0.0) + float(rate) * len(real)
+            operations = ops if operations is None else jax.tree_util.tree_map(np.add, operations, ops)
             images += len(real)
-        return self.score(preds, gts, difficult, {k: v / images for k, v in rate_sums.items()})
+        return self.score(preds, gts, difficult, {k: v / images for k, v in rate_sums.items()}, operations or {})
 
     def original_pixels(self, detections: np.ndarray, batch: dict, row: int) -> np.ndarray:
         """Detections [n, 6] of image ``row`` of an evaluation batch, boxes mapped from the letterboxed
@@ -79,9 +90,10 @@ class DetectionEvaluator:
         ratio_pad = ((batch["gain"][row],) * 2, tuple(batch["pad"][row]))
         return scale_boxes(detections, (self.img_size,) * 2, tuple(batch["orig_hw"][row]), ratio_pad)
 
-    def score(self, preds: list, gts: list, difficult: list, rates: dict) -> dict:
+    def score(self, preds: list, gts: list, difficult: list, rates: dict, operations: dict) -> dict:
         """JSON-ready metrics: the primary (``yolov5`` rule) ``map50``, ``map50_95``, ``precision``,
-        ``recall``, ``ap50_per_class`` and ``fitness``; ``<rule>_map50``/``_map50_95`` of the VOC rules."""
+        ``recall``, ``ap50_per_class``, ``pr_curves`` (per class, precision at recall 0, 0.01, …, 1) and
+        ``fitness``; ``<rule>_map50``/``_map50_95`` of the VOC rules; firing rates and energy."""
         primary = detection_metrics.evaluate(preds, gts, difficult, "yolov5", self.num_classes)
         metrics = {k: float(primary[k]) for k in ("map50", "map50_95", "precision", "recall")}
         metrics["fitness"] = fitness(metrics["map50"], metrics["map50_95"])
@@ -90,6 +102,9 @@ class DetectionEvaluator:
             metrics.update({f"{rule}_{k}": float(result[k]) for k in ("map50", "map50_95")})
         names, aps = self.dataset.class_names, zip(primary["classes"], primary["ap50_per_class"])
         metrics["ap50_per_class"] = {names[c]: float(ap) for c, ap in aps}
+        curves = zip(primary["classes"], primary["pr_curves"])
+        metrics["pr_curves"] = {names[c]: [round(float(p), 4) for p in curve] for c, curve in curves}
         metrics["firing_rates"] = rates
         metrics["mean_firing_rate"] = float(np.mean(list(rates.values()))) if rates else None
+        metrics.update(energy.summary(operations))
         return metrics

@@ -51,7 +51,7 @@ def load_data(config: DetectionConfig) -> DetectionData:
             num_test=d.synthetic_test,
             num_classes=d.synthetic_classes,
             max_objects=d.synthetic_objects,
-            seed=config.loop.seed,
+            seed=config.loop.seed if d.synthetic_seed is None else d.synthetic_seed,
         )
     return load_detection(
         d.dataset, data_dir=d.data_dir, img_size=d.img_size, max_boxes=d.max_boxes, augment=config.augment, **options

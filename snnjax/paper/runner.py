@@ -1,0 +1,129 @@
+"""Runs a list of :class:`~snnjax.paper.grid.Job` through the experiment scripts, in this process or in
+``jobs`` worker processes, each job's output in ``<workdir>/logs/<job>.log``.
+
+A job whose outputs exist is skipped without starting; any other job runs its script's command, which
+resumes an interrupted run from its last checkpoint and refuses a run folder holding other settings, so
+nothing finished is redone or overwritten. Compiled programs are shared between runs through JAX's
+persistent compilation cache (``<workdir>/jax_cache``): the seeds of one setting compile once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import importlib.util
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+
+import jax
+
+from snnjax.paper.grid import Job
+
+_cache_dirs: set[str] = set()
+# Exit statuses of a script that stop the whole grid: Ctrl-C (130) and SIGTERM (75, a checkpoint was saved).
+STOP_STATUSES = (130, 75)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What became of a job: ``status`` done, skipped or failed; ``message`` (why it failed); seconds."""
+
+    name: str
+    status: str
+    message: str = ""
+    seconds: float = 0.0
+
+
+def _script_main(path: str) -> Callable[[list[str]], dict]:
+    spec = importlib.util.spec_from_file_location(f"_paper_{os.path.basename(path)[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _use_cache(cache_dir: str) -> None:
+    if cache_dir not in _cache_dirs:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        _cache_dirs.add(cache_dir)
+
+
+def run_job(job: Job, root: str, log_dir: str, cache_dir: str) -> Outcome:
+    """Runs ``job`` (its training command, then its evaluations) in this process, the scripts found under
+    ``root``, its output appended to ``log_dir/<name>.log``. Failures are returned, not raised."""
+    started = time.perf_counter()
+    _use_cache(cache_dir)
+    os.makedirs(log_dir, exist_ok=True)
+    main = _script_main(os.path.join(root, job.script))
+    with open(os.path.join(log_dir, f"{job.name}.log"), "a") as log:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            print(f"$ {job.command()}", flush=True)
+            try:
+                for argv in (job.argv, *job.evals):
+                    main(list(argv))
+            except SystemExit as e:  # the scripts end a failure they name in one line this way
+                if e.code in STOP_STATUSES:
+                    raise
+                if e.code not in (0, None):
+                    message = e.code if isinstance(e.code, str) else f"exit status {e.code}"
+                    return Outcome(job.name, "failed", message, time.perf_counter() - started)
+            except Exception as e:  # a bug: its traceback goes to the log
+                traceback.print_exc()
+                return Outcome(job.name, "failed", f"{type(e).__name__}: {e}", time.perf_counter() - started)
+            finally:
+                jax.clear_caches()  # compiled programs of this run; the next run reads the persistent cache
+    return Outcome(job.name, "done", "", time.perf_counter() - started)
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    root: str,
+    workdir: str,
+    workers: int = 1,
+    report: Callable[[Outcome, int, int], None] | None = None,
+) -> list[Outcome]:
+    """Runs the jobs not done yet (in order; ``workers`` at a time in spawned processes when above 1) and
+    returns every job's :class:`Outcome`; ``report(outcome, index, total)`` hears of each as it ends."""
+    log_dir, cache_dir = os.path.join(workdir, "logs"), os.path.join(workdir, "jax_cache")
+    report = report or (lambda outcome, index, total: None)
+    outcomes: dict[str, Outcome] = {}
+    pending = []
+    for job in jobs:
+        if job.done():
+            outcomes[job.name] = Outcome(job.name, "skipped")
+            report(outcomes[job.name], len(outcomes), len(jobs))
+        else:
+            pending.append(job)
+    if workers <= 1:
+        for job in pending:
+            outcomes[job.name] = run_job(job, root, log_dir, cache_dir)
+            report(outcomes[job.name], len(outcomes), len(jobs))
+    else:
+        context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {pool.submit(run_job, job, root, log_dir, cache_dir): job for job in pending}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    outcome = future.result()
+                    outcomes[outcome.name] = outcome
+                    report(outcome, len(outcomes), len(jobs))
+            except KeyboardInterrupt:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    return [outcomes[job.name] for job in jobs]
+
+
+def print_outcome(outcome: Outcome, index: int, total: int, workdir: str) -> None:
+    """One progress line per job on stdout."""
+    line = f"[{index}/{total}] {outcome.name}: {outcome.status}"
+    if outcome.seconds:
+        line += f" in {outcome.seconds:.0f} s"
+    if outcome.message:
+        line += f": {outcome.message} (log: {os.path.join(workdir, 'logs', outcome.name + '.log')})"
+    print(line, file=sys.stdout, flush=True)

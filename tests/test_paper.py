@@ -1,0 +1,128 @@
+"""experiments/paper.py and report.py end to end at a miniature size: one classification run with its
+time-shuffling test and one detection run of the quick grid, then the report from their folders."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import load_experiment
+
+from snnjax.paper import grid, inspect
+
+CIFAR_JOB = "cifar10_direct+lc_T4_lif_s35"  # Tables 2/A.1/B, with the shuffling test
+VOC_JOB = "voc_direct+lc_T2_learnable_s35"  # the discussion's T = 2 row
+MINIATURE = [
+    "--cifar_flags=--synthetic_train=64 --synthetic_test=40 --epochs=2 --batch_size=32 --eval_batch_size=32",
+    "--voc_flags=--synthetic_train=8 --synthetic_test=6 --epochs=1 --batch_size=8 --eval_batch_size=8",
+]
+
+
+def paper_args(workdir, *more):
+    return ["--workdir", str(workdir), "--table", "all", "--seeds", "35", "--jobs", "1", *MINIATURE, *more]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("paper")
+    paper = load_experiment("paper")
+    outcomes = {}
+    for name in (CIFAR_JOB, VOC_JOB):
+        outcomes.update({o.name: o for o in paper.main(paper_args(workdir, "--match", name))})
+    return workdir, outcomes, paper
+
+
+def test_the_runs_finish_in_their_folders_and_a_rerun_skips_them(quick):
+    workdir, outcomes, paper = quick
+    assert {name: o.status for name, o in outcomes.items()} == {CIFAR_JOB: "done", VOC_JOB: "done"}
+    runs = workdir / "runs"
+    assert (runs / CIFAR_JOB / "eval_shuffle_time.json").is_file()
+    results = json.loads((runs / VOC_JOB / "results.json").read_text())
+    assert results["config"]["model"]["spiking"]["T"] == 2 and results["config"]["data"]["dataset"] == "synthetic"
+    assert (
+        results["energy_mj"] > 0
+        and results["mac_ops"] > 0
+        and set(results["pr_curves"]) == {"circle", "square", "triangle"}
+    )
+    before = (runs / CIFAR_JOB / "results.json").read_text()
+    again = paper.main(paper_args(workdir, "--match", CIFAR_JOB, "--shard", "0/1"))  # a shard writes no report
+    assert [o.status for o in again] == ["skipped"]
+    assert (runs / CIFAR_JOB / "results.json").read_text() == before
+
+
+def test_the_report_shows_the_runs_found_beside_the_paper_and_marks_the_rest_missing(quick):
+    workdir, _, _ = quick
+    text = (workdir / "report.md").read_text()
+    for table in grid.TABLES.values():
+        assert table.title in text
+    shuffle_row = next(line for line in text.splitlines() if line.startswith("| Direct (LIF) |"))
+    cells = [c.strip() for c in shuffle_row.strip("|").split("|")]
+    assert cells[1].endswith("(n=1)") and cells[2] == "95.37" and cells[3].endswith("(n=1)") and cells[4] == "95.01"
+    t2_row = next(line for line in text.splitlines() if line.startswith("| Direct, T = 2 |"))
+    assert [c.strip() for c in t2_row.strip("|").split("|")][1:] == [
+        "missing",
+        "94.89",
+        t2_row.split("|")[4].strip(),
+        "0.365",
+    ]
+    assert "| TTFS+LT | ✓ |  |  | missing | 83.44 |" in text
+    for figure in (
+        "curves_B_cifar.png",
+        "encoder_spikes.png",
+        "firing_heatmaps.png",
+        "pr_curves.png",
+        "detections.png",
+    ):
+        assert (workdir / "figures" / figure).stat().st_size > 1000
+        assert f"(figures/{figure})" in text
+
+
+def test_report_py_rewrites_the_same_report(quick, experiment):
+    workdir, _, _ = quick
+    before = (workdir / "report.md").read_text()
+    os.remove(workdir / "report.md")
+    experiment("report").main([str(workdir)])
+    assert (workdir / "report.md").read_text() == before
+
+
+def test_a_workdir_keeps_its_scale(quick, capsys):
+    workdir, _, paper = quick
+    with pytest.raises(SystemExit):
+        paper.main(paper_args(workdir, "--scale", "full", "--report"))
+    assert "argument --scale: got 'full'; accepted: 'quick', the scale of the runs in" in capsys.readouterr().err
+
+
+def test_thresholds_of_a_trained_encoder(quick):
+    workdir, _, _ = quick
+    run = inspect.load_run(str(workdir / "runs" / CIFAR_JOB), "cifar")
+    assert inspect.thresholds(run) is None  # direct encoding has no threshold
+    images, inputs = inspect.test_images(run, 2)
+    spikes = inspect.encoder_spikes(run, inputs)
+    assert images.shape == (2, 8, 8, 3) and spikes.shape[:2] == (4, 2)
+    assert set(np.unique(spikes)) <= {0.0, 1.0}
+
+
+def test_list_and_shard_print_the_commands(experiment, capsys, tmp_path):
+    paper = experiment("paper")
+    paper.main(["--list", "--scale", "full", "--table", "1", "--workdir", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 18 and all(line.startswith("python experiments/cifar.py --dataset=cifar10") for line in lines)
+    slices = []
+    for i in range(4):
+        paper.main(["--list", "--scale", "full", "--table", "1", "--workdir", str(tmp_path), "--shard", f"{i}/4"])
+        slices += capsys.readouterr().out.splitlines()
+    assert sorted(slices) == sorted(lines)
+    with pytest.raises(SystemExit):
+        paper.main(["--list", "--shard", "4/4"])
+    assert "argument --shard: got '4/4'; accepted: i/n with n >= 1 and 0 <= i < n" in capsys.readouterr().err
+
+
+def test_a_full_scale_run_without_its_dataset_fails_with_a_clear_message(experiment, tmp_path, capsys):
+    paper = experiment("paper")
+    args = ["--scale", "full", "--table", "1", "--seeds", "35", "--match", "cifar10_ttfs_T4_lif_s35"]
+    with pytest.raises(SystemExit, match="1 of 1 runs failed: cifar10_ttfs_T4_lif_s35"):
+        paper.main([*args, "--workdir", str(tmp_path), "--cifar_flags", f"--data_dir {tmp_path / 'no_data'}"])
+    out = capsys.readouterr().out
+    assert "cifar10_ttfs_T4_lif_s35: failed in" in out
+    assert "cifar.py: error: dataset 'cifar10' is not prepared" in out and "/logs/cifar10_ttfs_T4_lif_s35.log" in out
+    assert not (tmp_path / "runs" / "cifar10_ttfs_T4_lif_s35" / "results.json").exists()

@@ -46,6 +46,12 @@ class LoopConfig(Settings):
     )
     log_every: int = setting(10, "update the progress bar every N steps", accepts=integer(1), affects_results=False)
     progress: bool = setting(True, "show progress bars", accepts=BOOL, affects_results=False)
+    tensorboard: bool = setting(
+        False,
+        "also write each epoch's metrics as TensorBoard scalars in WORKDIR/tensorboard (needs tensorboardX)",
+        accepts=BOOL,
+        affects_results=False,
+    )
     num_devices: int | None = setting(
         None, "devices to use", accepts=optional(integer(1), "all"), affects_results=False
     )

@@ -27,7 +27,8 @@ from snnjax.checks import check
 from snnjax.engine.checkpoint import Checkpoints, load_state
 from snnjax.engine.optimizer import Optimizer, updated
 from snnjax.engine.preemption import Preempted, Preemption
-from snnjax.engine.rundir import CHECKPOINTS, RESULTS, RunFolder, check_processes
+from snnjax.engine.rundir import CHECKPOINTS, RESULTS, TENSORBOARD, RunFolder, check_processes
+from snnjax.engine.scalars import ScalarLog
 from snnjax.engine.sharding import barrier, is_main, needs_sync, replicate, replicated
 from snnjax.engine.state import TrainState, count_params, create_train_state, saved_variables, update_ema
 from snnjax.engine.task import Task
@@ -269,6 +270,7 @@ class Trainer:
         with (
             Checkpoints(folder.path(CHECKPOINTS), keep=loop.keep, best_metric=task.best_metric) as checkpoints,
             Preemption() as preemption,
+            ScalarLog(folder.path(TENSORBOARD) if loop.tensorboard else None) as scalar_log,
         ):
             state, start_step, progress = self._initial_state(checkpoints, rng)
             start_epoch, skip = divmod(start_step, per_epoch)
@@ -297,6 +299,7 @@ class Trainer:
                     history.append(record)
                     folder.write_history(history)
                     checkpoints.save((epoch + 1) * per_epoch, state, config=config, metrics=eval_metrics)
+                    scalar_log.write(record, record["step"])
                     say(summary_line(record, task.summary_keys))
             except NonFiniteError as e:
                 raise NonFiniteError(f"epoch {epoch + 1}: {e}; {last_checkpoint(checkpoints, per_epoch)}") from None

@@ -25,6 +25,7 @@ from snnjax.engine.sharding import barrier, is_main, processes_differing
 from snnjax.settings import differences, flatten
 
 CONFIG, METRICS, RESULTS, CHECKPOINTS = "config.json", "metrics.jsonl", "results.json", "checkpoints"
+TENSORBOARD = "tensorboard"
 RUN_TOKEN = "run_token"  # multi-process runs: process 0's token, which every process must read back
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import load_experiment
 
-from snnjax.paper import grid, inspect
+from snnjax.paper import grid, probe
 
 CIFAR_JOB = "cifar10_direct+lc_T4_lif_s35"  # Tables 2/A.1/B, with the shuffling test
 VOC_JOB = "voc_direct+lc_T2_learnable_s35"  # the discussion's T = 2 row
@@ -94,10 +94,10 @@ def test_a_workdir_keeps_its_scale(quick, capsys):
 
 def test_thresholds_of_a_trained_encoder(quick):
     workdir, _, _ = quick
-    run = inspect.load_run(str(workdir / "runs" / CIFAR_JOB), "cifar")
-    assert inspect.thresholds(run) is None  # direct encoding has no threshold
-    images, inputs = inspect.test_images(run, 2)
-    spikes = inspect.encoder_spikes(run, inputs)
+    run = probe.load_run(str(workdir / "runs" / CIFAR_JOB), "cifar")
+    assert probe.thresholds(run) is None  # direct encoding has no threshold
+    images, inputs = probe.test_images(run, 2)
+    spikes = probe.encoder_spikes(run, inputs)
     assert images.shape == (2, 8, 8, 3) and spikes.shape[:2] == (4, 2)
     assert set(np.unique(spikes)) <= {0.0, 1.0}
 

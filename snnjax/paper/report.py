@@ -154,7 +154,7 @@ def _spiking_runs(selected: Sequence[Table], workdir: str, dataset: str) -> dict
 
 def _figure_spikes(selected: Sequence[Table], workdir: str, figures: str) -> list[tuple[str, str]]:
     from snnjax.paper import figures as fig
-    from snnjax.paper import inspect
+    from snnjax.paper import probe
 
     runs = _spiking_runs(selected, workdir, "cifar10")
     if not runs:
@@ -170,11 +170,11 @@ def _figure_spikes(selected: Sequence[Table], workdir: str, figures: str) -> lis
         fig.firing_by_layer({k: v[-1] for k, v in rates.items()}, os.path.join(figures, paths[-1][1]))
     spikes, schedules, image = {}, {}, None
     for setting, seed in runs.values():
-        run = inspect.load_run(os.path.join(workdir, "runs", f"{setting.name}_s{seed}"), setting.script)
-        images, inputs = inspect.test_images(run, 1)
+        run = probe.load_run(os.path.join(workdir, "runs", f"{setting.name}_s{seed}"), setting.script)
+        images, inputs = probe.test_images(run, 1)
         image = images[0]
-        spikes[_label(setting)] = inspect.encoder_spikes(run, inputs)[:, 0]
-        schedule = inspect.thresholds(run)
+        spikes[_label(setting)] = probe.encoder_spikes(run, inputs)[:, 0]
+        schedule = probe.thresholds(run)
         if schedule is not None:
             schedules[_label(setting)] = schedule
     paths.append(("The encoders' spikes for one test image", "encoder_spikes.png"))
@@ -187,7 +187,7 @@ def _figure_spikes(selected: Sequence[Table], workdir: str, figures: str) -> lis
 
 def _figure_detection(selected: Sequence[Table], workdir: str, figures: str) -> list[tuple[str, str]]:
     from snnjax.paper import figures as fig
-    from snnjax.paper import inspect
+    from snnjax.paper import probe
 
     runs = _spiking_runs(selected, workdir, "voc")
     if not runs:
@@ -199,9 +199,9 @@ def _figure_detection(selected: Sequence[Table], workdir: str, figures: str) -> 
     if results.get("pr_curves"):
         paths.append((f"Precision–recall per class at IoU 0.5, {setting.name} s{seed}", "pr_curves.png"))
         fig.pr_curves(results["pr_curves"], os.path.join(figures, paths[-1][1]))
-    run = inspect.load_run(folder, "voc")
-    images, inputs = inspect.test_images(run, 4)
-    boxes = inspect.detections(run, inputs)
+    run = probe.load_run(folder, "voc")
+    images, inputs = probe.test_images(run, 4)
+    boxes = probe.detections(run, inputs)
     paths.append((f"Predicted boxes (score ≥ 0.25), {setting.name} s{seed}", "detections.png"))
     fig.boxes_on_images(images, boxes, run.task.dataset.class_names, os.path.join(figures, paths[-1][1]))
     return paths

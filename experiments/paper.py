@@ -25,23 +25,20 @@ import pathlib
 import shlex
 import sys
 
-from snnjax.checks import InvalidValue, check
+from snnjax.checks import InvalidValue
 from snnjax.engine.flags import OneLineErrors
-from snnjax.engine.rundir import RunFolder
 from snnjax.paper import grid, runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SETTINGS_FILE = "paper.json"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/n"`` -> ``(i, n)``."""
+    """``"i/n"`` -> ``(i, n)``, checked as :func:`snnjax.paper.grid.shard` checks it."""
     try:
         index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: i/n, e.g. 0/8 (slices 0 to n-1)") from None
-    if not (count >= 1 and 0 <= index < count):
-        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: i/n with n >= 1 and 0 <= i < n")
+        grid.shard([], index, count)
+    except (ValueError, InvalidValue):
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: i/n with n >= 1 and 0 <= i < n") from None
     return index, count
 
 
@@ -64,16 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cifar_flags", default="", help="more flags for every cifar.py run, e.g. '--data_dir D'")
     p.add_argument("--voc_flags", default="", help="more flags for every voc.py run")
     return p
-
-
-def check_scale(workdir: str, scale: str) -> None:
-    """Binds ``workdir`` to one scale (recorded in its paper.json): quick and full runs never mix."""
-    folder = RunFolder(workdir)
-    saved = folder.read_json(SETTINGS_FILE)
-    if saved is None:
-        folder.write_json(SETTINGS_FILE, {"scale": scale})
-    else:
-        check(saved["scale"] == scale, "scale", scale, f"{saved['scale']!r}, the scale of the runs in {workdir}")
 
 
 def selected_jobs(args: argparse.Namespace, workdir: str) -> list[grid.Job]:
@@ -102,7 +89,7 @@ def main(argv: list[str] | None = None) -> list[runner.Outcome]:
     from snnjax.paper.report import write_report
 
     try:
-        check_scale(workdir, args.scale)
+        runner.bind_scale(workdir, args.scale)
     except InvalidValue as e:
         parser.error(f"argument --scale: got {e.value!r}; accepted: {e.accepted}")
     outcomes = []

@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 
 from snnjax.engine.flags import OneLineErrors
-from snnjax.engine.rundir import RunFolder
 from snnjax.paper import grid
 from snnjax.paper.report import write_report
-
-SETTINGS_FILE = "paper.json"
+from snnjax.paper.runner import saved_scale
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -23,10 +21,10 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("workdir", help="a folder made by experiments/paper.py")
     p.add_argument("--table", default="all", choices=grid.TABLE_NAMES, help="the tables to report (default all)")
     args = p.parse_args(argv)
-    saved = RunFolder(args.workdir).read_json(SETTINGS_FILE)
-    if saved is None:
+    scale = saved_scale(args.workdir)
+    if scale is None:
         p.error(f"argument workdir: got {args.workdir!r}; accepted: a folder made by experiments/paper.py")
-    path = write_report(args.workdir, grid.tables(args.table), saved["scale"])
+    path = write_report(args.workdir, grid.tables(args.table), scale)
     print(f"report: {path}")
     return path
 

@@ -31,10 +31,14 @@ def test_numbers_and_flat_maps_become_scalars():
     assert scalars(record) == {"epoch": 2.0, "lr": 0.1, "eval_firing_rates/a/b": 0.25}
 
 
-def test_no_logdir_writes_nothing(tmp_path):
-    with ScalarLog(None) as log:
-        log.write({"lr": 1.0}, 1)
-    assert list(tmp_path.iterdir()) == []
+def test_a_log_writes_each_records_scalars_at_its_step_and_none_writes_nothing(tmp_path):
+    with ScalarLog(str(tmp_path / "on")) as on, ScalarLog(None) as off:
+        for step, record in ((3, {"lr": 0.5, "eval_rates": {"a": 0.25}}), (6, {"lr": 0.125, "note": "x"})):
+            on.write(record, step)
+            off.write(record, step)
+    assert off.writer is None
+    assert read_scalars(tmp_path / "on") == {"lr": [(3, 0.5), (6, 0.125)], "eval_rates/a": [(3, 0.25)]}
+    assert [p.name for p in tmp_path.iterdir()] == ["on"]
 
 
 def test_a_run_with_tensorboard_writes_every_epochs_metrics(tmp_path):

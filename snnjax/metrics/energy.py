@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from snnjax.checks import check
+from snnjax.metrics.spikes import sown_values
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
@@ -63,10 +64,8 @@ def operations_interceptor(batch: int, layers: tuple[type, ...] = (nn.Conv, nn.D
 def _layers(collection: Any) -> dict[str, dict[str, tuple]]:
     """Layer path -> {"macs", "input", "integer"} tuples of sown values (one per call)."""
     found: dict[str, dict[str, tuple]] = {}
-    flat = jax.tree_util.tree_flatten_with_path(collection, is_leaf=lambda x: isinstance(x, tuple))[0]
-    for path, leaf in flat:
-        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
-        found.setdefault("/".join(names[:-1]), {})[names[-1]] = leaf if isinstance(leaf, tuple) else (leaf,)
+    for names, values in sown_values(collection):
+        found.setdefault("/".join(names[:-1]), {})[names[-1]] = values
     return found
 
 

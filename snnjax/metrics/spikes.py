@@ -13,6 +13,16 @@ from snnjax.checks import check
 from snnjax.neurons import LIF, LearnableLIF
 
 
+def sown_values(collection: Any) -> list[tuple[list[str], tuple]]:
+    """Every sown entry of a Flax collection: (its path as names, e.g. ``["stage1_0", "q_lif", "rate"]``,
+    the tuple of values sown there, one per call)."""
+    found = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(collection, is_leaf=lambda x: isinstance(x, tuple))[0]:
+        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
+        found.append((names, leaf if isinstance(leaf, tuple) else (leaf,)))
+    return found
+
+
 def firing_rates(collection: Any, weights: jax.Array | None = None) -> dict[str, jax.Array]:
     """Mean firing rate per spiking layer from a sown ``firing_rates`` collection.
 
@@ -22,11 +32,10 @@ def firing_rates(collection: Any, weights: jax.Array | None = None) -> dict[str,
     of a padded batch and 0 for the padding) weights them, else every example counts once. Jittable.
     """
     rates = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(collection, is_leaf=lambda x: isinstance(x, tuple))[0]:
-        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
+    for names, sown in sown_values(collection):
         if names and names[-1] == "rate":
             names = names[:-1]
-        values = jnp.stack([jnp.asarray(v, jnp.float32) for v in (leaf if isinstance(leaf, tuple) else (leaf,))])
+        values = jnp.stack([jnp.asarray(v, jnp.float32) for v in sown])
         name = "/".join(names)
         if weights is None:
             rates[name] = jnp.mean(values)

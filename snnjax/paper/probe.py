@@ -86,8 +86,7 @@ def thresholds(run: LoadedRun) -> tuple[np.ndarray, np.ndarray] | None:
     if spiking is None or getattr(run.config.model, "mode", "snn") == "ann" or spiking.encoding == "direct":
         return None
     encoder = run.variables["params"].get("encoder", {})  # no parameters without LT and LC
-    module = TemporalEncoder(kind=spiking.encoding, T=spiking.T, features=1)
-    theta0, decay = float(module.threshold_init), float(module.threshold_decay_init)
+    theta0, decay = TemporalEncoder.threshold_init, TemporalEncoder.threshold_decay_init
     if "threshold" in encoder:
         channels = encoder["threshold"].shape[0]
         learned = threshold_schedule(

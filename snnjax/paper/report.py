@@ -117,19 +117,19 @@ def _label(setting: Setting) -> str:
 def _figure_curves(selected: Sequence[Table], workdir: str, figures: str) -> list[str]:
     paths = []
     for table in selected:
-        for dataset, metric in (("cifar", "accuracy"), ("voc", "map50")):
+        for script, metric in (("cifar", "accuracy"), ("voc", "map50")):
             histories = {}
             for cell in table.cells:
-                if cell.source == RESULTS and cell.setting.script == dataset:
+                if cell.source == RESULTS and cell.setting.script == script:
                     runs = finished(workdir, cell.setting)
                     if runs:
                         histories[cell.setting.name] = [_history(workdir, cell.setting, s) for s in sorted(runs)]
             if histories:
                 from snnjax.paper import figures as fig
 
-                name = f"curves_{table.key}_{dataset}.png"
+                name = f"curves_{table.key}_{script}.png"
                 fig.training_curves(histories, metric, os.path.join(figures, name))
-                paths.append((f"Training curves, {table.title.split(':')[0]} ({dataset})", name))
+                paths.append((f"Training curves, {table.title.split(':')[0]} ({script})", name))
     return paths
 
 

@@ -22,8 +22,11 @@ from collections.abc import Callable, Sequence
 
 import jax
 
+from snnjax.checks import check
+from snnjax.engine.rundir import RunFolder
 from snnjax.paper.grid import Job
 
+SCALE_FILE = "paper.json"  # binds a workdir to one scale
 _cache_dirs: set[str] = set()
 # Exit statuses of a script that stop the whole grid: Ctrl-C (130) and SIGTERM (75, a checkpoint was saved).
 STOP_STATUSES = (130, 75)
@@ -37,6 +40,22 @@ class Outcome:
     status: str
     message: str = ""
     seconds: float = 0.0
+
+
+def saved_scale(workdir: str) -> str | None:
+    """The scale of the runs in ``workdir`` (None before the first run)."""
+    saved = RunFolder(workdir).read_json(SCALE_FILE)
+    return None if saved is None else saved["scale"]
+
+
+def bind_scale(workdir: str, scale: str) -> None:
+    """Records ``scale`` as ``workdir``'s, or raises InvalidValue when its runs have another: quick and full
+    runs never mix."""
+    saved = saved_scale(workdir)
+    if saved is None:
+        RunFolder(workdir).write_json(SCALE_FILE, {"scale": scale})
+    else:
+        check(saved == scale, "scale", scale, f"{saved!r}, the scale of the runs in {workdir}")
 
 
 def _script_main(path: str) -> Callable[[list[str]], dict]:

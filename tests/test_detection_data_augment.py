@@ -13,6 +13,7 @@ from snnjax.tasks.detection.data.augment import (
     hflip,
     hsv_luts,
     mosaic,
+    pad_square,
     scale_translate,
 )
 from snnjax.tasks.detection.data.letterbox import PAD_VALUE
@@ -59,6 +60,24 @@ def test_mosaic_clips_boxes_to_the_canvas():
     assert placed.min() >= 0 and placed.max() <= 2 * S
     assert placed[0, 0] == 0  # rectangle 0 spans x in [-44, -14]: clipped to 0..0
     assert placed[0, 2] == 0
+
+
+def test_pad_square_centres_the_image_and_its_boxes():
+    images, boxes, _ = rectangle_images()
+    canvas, placed = pad_square(images[1], boxes[1], S)  # 64 tall, 40 wide: 12 px of grey each side
+    assert canvas.shape == (S, S, 3) and canvas[0, 0].tolist() == [PAD_VALUE] * 3
+    np.testing.assert_array_equal(placed, [[17, 20, 42, 60]])
+    np.testing.assert_array_equal(colour_extent(canvas, COLOURS[1]), placed[0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_augment_train_without_mosaic_keeps_only_the_first_image(seed):
+    images, boxes, classes = rectangle_images()
+    config = AugmentConfig(hsv_gains=(0.0, 0.0, 0.0), mosaic=0.0, scale=0.2)
+    image, labels, kept = augment_train(images, boxes, classes, np.random.default_rng(seed), S, config)
+    assert kept.tolist() == [0]
+    assert all(colour_extent(image, COLOURS[k]) is None for k in (1, 2, 3))
+    np.testing.assert_allclose(colour_extent(image, COLOURS[0]), xywh_to_xyxy(labels[0]) * S, atol=1.0)
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.0, 1.5])

@@ -80,10 +80,12 @@ class DataConfig(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig(Settings):
-    """Host augmentation (``data/augment.py``); the defaults are YOLOv5's ``hyp.scratch-low.yaml``.
+    """Host augmentation (``data/augment.py``); the defaults are YOLOv5's ``hyp.scratch-low.yaml``
+    (mosaic always, as its ``mosaic: 1.0``)."""
 
-    Mosaic is always on (probability 1.0, as scratch-low).
-    """
+    mosaic: float = setting(
+        1.0, "probability of a 4-image mosaic (otherwise one image, letterboxed)", accepts=number(0, 1)
+    )
 
     hsv_gains: tuple[float, float, float] = setting(
         (0.015, 0.7, 0.4),

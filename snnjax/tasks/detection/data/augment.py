@@ -1,9 +1,9 @@
 """YOLOv5 scratch-low training augmentation on the host (docs/yolov5n.md §3.6), with OpenCV.
 
-Per sample: 4-image mosaic -> random scale + translate (``random_perspective`` without rotation,
-shear or perspective) -> box filter -> HSV gains -> horizontal flip. Images are uint8 RGB; boxes
-are xyxy in pixel-edge coordinates (pixel ``i`` spans ``[i, i + 1)``) until the final normalised
-xywh labels.
+Per sample: 4-image mosaic (or, with probability ``1 − mosaic``, the first image letterboxed) -> random
+scale + translate (``random_perspective`` without rotation, shear or perspective) -> box filter -> HSV
+gains -> horizontal flip. Images are uint8 RGB; boxes are xyxy in pixel-edge coordinates (pixel ``i``
+spans ``[i, i + 1)``) until the final normalised xywh labels.
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ def mosaic(
         canvas[ya0:ya1, xa0:xa1] = image[ya0 - y0 : ya1 - y0, xa0 - x0 : xa1 - x0]
         shifted.append(np.asarray(image_boxes, np.float32) + np.float32([x0, y0, x0, y0]))
     return canvas, np.clip(np.concatenate(shifted).reshape(-1, 4), 0, side)
+
+
+def pad_square(image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """YOLOv5's training letterbox of one image (long side already ``size``): centred on a grey
+    ``size × size`` canvas; xyxy pixel ``boxes`` shifted with it."""
+    h, w = image.shape[:2]
+    x0, y0 = (size - w) // 2, (size - h) // 2
+    canvas = np.full((size, size, 3), PAD_VALUE, np.uint8)
+    canvas[y0 : y0 + h, x0 : x0 + w] = image
+    return canvas, np.asarray(boxes, np.float32).reshape(-1, 4) + np.float32([x0, y0, x0, y0])
 
 
 def box_candidates(
@@ -120,7 +130,8 @@ def augment_train(
     size: int,
     config: AugmentConfig,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The full scratch-low pipeline on 4 images (long side ``size``, xyxy pixel boxes).
+    """The full scratch-low pipeline on 4 images (long side ``size``, xyxy pixel boxes); without a
+    mosaic (probability ``1 − config.mosaic``) only the first image is used.
 
     Returns uint8 ``[size, size, 3]``, normalised xywh boxes ``[n, 4]`` (clipped with eps 1e-3,
     as YOLOv5's labels) and int32 classes ``[n]``.
@@ -130,9 +141,15 @@ def augment_train(
     translate = rng.uniform(0.5 - config.translate, 0.5 + config.translate, 2) * size
     hsv_gains = rng.uniform(-1.0, 1.0, 3) * np.asarray(config.hsv_gains) + 1.0
     flip = rng.uniform() < config.fliplr
-    canvas, mosaic_boxes = mosaic(images, boxes, centre, size)
-    image, kept_boxes, keep = scale_translate(canvas, mosaic_boxes, scale, tuple(translate), size)
-    kept_classes = np.concatenate(classes).astype(np.int32)[keep]
+    # At probability 1 nothing is drawn, so runs made before the setting existed replay exactly.
+    if config.mosaic >= 1.0 or rng.uniform() < config.mosaic:
+        canvas, canvas_boxes = mosaic(images, boxes, centre, size)
+        canvas_classes = np.concatenate(classes)
+    else:
+        canvas, canvas_boxes = pad_square(images[0], boxes[0], size)
+        canvas_classes = np.asarray(classes[0])
+    image, kept_boxes, keep = scale_translate(canvas, canvas_boxes, scale, tuple(translate), size)
+    kept_classes = canvas_classes.astype(np.int32)[keep]
     labels = xyxy_to_xywh(np.clip(kept_boxes, 0, size - _LABEL_EPS) / size).astype(np.float32)
     image = augment_hsv(image, hsv_gains)
     if flip:

@@ -3,14 +3,12 @@
 import os
 
 import pytest
-from conftest import load_experiment
 
+from snnjax.cli import cifar
 from snnjax.engine import flags
 from snnjax.models.spiking import SpikingConfig
 from snnjax.settings import replace_paths
 from snnjax.tasks.classification import PAPER, SYNTHETIC, ClassificationConfig
-
-cifar = load_experiment("cifar")
 
 
 def _config(*argv: str) -> ClassificationConfig:

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 import pytest
-from conftest import load_experiment
 
+from snnjax.cli import paper, report
 from snnjax.paper import grid, probe
 
 CIFAR_JOB = "cifar10_direct+lc_T4_lif_s35"  # Tables 2/A.1/B, with the shuffling test
@@ -25,7 +25,6 @@ def paper_args(workdir, *more):
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("paper")
-    paper = load_experiment("paper")
     outcomes = {}
     for name in (CIFAR_JOB, VOC_JOB):
         outcomes.update({o.name: o for o in paper.main(paper_args(workdir, "--match", name))})
@@ -77,11 +76,11 @@ def test_the_report_shows_the_runs_found_beside_the_paper_and_marks_the_rest_mis
         assert f"(figures/{figure})" in text
 
 
-def test_report_py_rewrites_the_same_report(quick, experiment):
+def test_report_py_rewrites_the_same_report(quick):
     workdir, _, _ = quick
     before = (workdir / "report.md").read_text()
     os.remove(workdir / "report.md")
-    experiment("report").main([str(workdir)])
+    report.main([str(workdir)])
     assert (workdir / "report.md").read_text() == before
 
 
@@ -102,8 +101,7 @@ def test_thresholds_of_a_trained_encoder(quick):
     assert set(np.unique(spikes)) <= {0.0, 1.0}
 
 
-def test_list_and_shard_print_the_commands(experiment, capsys, tmp_path):
-    paper = experiment("paper")
+def test_list_and_shard_print_the_commands(capsys, tmp_path):
     paper.main(["--list", "--scale", "full", "--table", "1", "--workdir", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 18 and all(line.startswith("python experiments/cifar.py --dataset=cifar10") for line in lines)
@@ -117,8 +115,7 @@ def test_list_and_shard_print_the_commands(experiment, capsys, tmp_path):
     assert "argument --shard: got '4/4'; accepted: i/n with n >= 1 and 0 <= i < n" in capsys.readouterr().err
 
 
-def test_a_full_scale_run_without_its_dataset_fails_with_a_clear_message(experiment, tmp_path, capsys):
-    paper = experiment("paper")
+def test_a_full_scale_run_without_its_dataset_fails_with_a_clear_message(tmp_path, capsys):
     args = ["--scale", "full", "--table", "1", "--seeds", "35", "--match", "cifar10_ttfs_T4_lif_s35"]
     with pytest.raises(SystemExit, match="1 of 1 runs failed: cifar10_ttfs_T4_lif_s35"):
         paper.main([*args, "--workdir", str(tmp_path), "--cifar_flags", f"--data_dir {tmp_path / 'no_data'}"])

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from snnjax.checks import InvalidValue
+from snnjax.cli import cifar, voc
 from snnjax.paper import grid, report
 
 
@@ -83,12 +84,12 @@ def test_table_1_marks_each_rows_switches():
 
 
 @pytest.mark.parametrize("scale", grid.SCALES)
-def test_every_command_of_the_grid_parses_into_the_setting_it_names(scale, experiment):
+def test_every_command_of_the_grid_parses_into_the_setting_it_names(scale):
     from snnjax.engine.flags import parse
 
     scripts = {
-        "experiments/cifar.py": experiment("cifar").EXPERIMENT,
-        "experiments/voc.py": experiment("voc").EXPERIMENT,
+        "experiments/cifar.py": cifar.EXPERIMENT,
+        "experiments/voc.py": voc.EXPERIMENT,
     }
     for job in grid.jobs(grid.tables("all"), scale, "w"):
         config, _ = parse(scripts[job.script], list(job.argv))

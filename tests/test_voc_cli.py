@@ -3,8 +3,8 @@
 import os
 
 import pytest
-from conftest import load_experiment
 
+from snnjax.cli import voc
 from snnjax.engine import flags
 from snnjax.models.spiking import SpikingConfig
 from snnjax.settings import replace_paths
@@ -12,8 +12,6 @@ from snnjax.tasks.detection import PAPER, SYNTHETIC
 from snnjax.tasks.detection.config import AugmentConfig, DetectionConfig, DetectorConfig
 from snnjax.tasks.detection.loss import LossConfig
 from snnjax.tasks.detection.optimizer import SGDConfig
-
-voc = load_experiment("voc")
 
 
 def _config(*argv: str) -> DetectionConfig:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import importlib.util
+import importlib
 import multiprocessing
 import os
 import sys
@@ -58,11 +58,10 @@ def bind_scale(workdir: str, scale: str) -> None:
         check(saved == scale, "scale", scale, f"{saved!r}, the scale of the runs in {workdir}")
 
 
-def _script_main(path: str) -> Callable[[list[str]], dict]:
-    spec = importlib.util.spec_from_file_location(f"_paper_{os.path.basename(path)[:-3]}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+def _script_main(script: str) -> Callable[[list[str]], dict]:
+    """The program behind ``experiments/<name>.py``: ``snnjax.cli.<name>.main``."""
+    name = os.path.splitext(os.path.basename(script))[0]
+    return importlib.import_module(f"snnjax.cli.{name}").main
 
 
 def _use_cache(cache_dir: str) -> None:
@@ -73,13 +72,13 @@ def _use_cache(cache_dir: str) -> None:
         _cache_dirs.add(cache_dir)
 
 
-def run_job(job: Job, root: str, log_dir: str, cache_dir: str) -> Outcome:
-    """Runs ``job`` (its training command, then its evaluations) in this process, the scripts found under
-    ``root``, its output appended to ``log_dir/<name>.log``. Failures are returned, not raised."""
+def run_job(job: Job, log_dir: str, cache_dir: str) -> Outcome:
+    """Runs ``job`` (its training command, then its evaluations) in this process, its output appended to
+    ``log_dir/<name>.log``. Failures are returned, not raised."""
     started = time.perf_counter()
     _use_cache(cache_dir)
     os.makedirs(log_dir, exist_ok=True)
-    main = _script_main(os.path.join(root, job.script))
+    main = _script_main(job.script)
     with open(os.path.join(log_dir, f"{job.name}.log"), "a") as log:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             print(f"$ {job.command()}", flush=True)
@@ -102,7 +101,6 @@ def run_job(job: Job, root: str, log_dir: str, cache_dir: str) -> Outcome:
 
 def run_jobs(
     jobs: Sequence[Job],
-    root: str,
     workdir: str,
     workers: int = 1,
     report: Callable[[Outcome, int, int], None] | None = None,
@@ -121,12 +119,12 @@ def run_jobs(
             pending.append(job)
     if workers <= 1:
         for job in pending:
-            outcomes[job.name] = run_job(job, root, log_dir, cache_dir)
+            outcomes[job.name] = run_job(job, log_dir, cache_dir)
             report(outcomes[job.name], len(outcomes), len(jobs))
     else:
         context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = {pool.submit(run_job, job, root, log_dir, cache_dir): job for job in pending}
+            futures = {pool.submit(run_job, job, log_dir, cache_dir): job for job in pending}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     outcome = future.result()

@@ -167,14 +167,38 @@ def learnable_lif(
 def record_firing_rate(module: nn.Module, spikes: jax.Array) -> None:
     """Sows the firing rate of each example of time-major ``spikes [T, B, ...]`` (the mean over every axis
     but B; one value for ``[T]``) into the ``firing_rates`` collection, so that an evaluation can average
-    over its real examples only (:func:`snnjax.metrics.spikes.firing_rates`)."""
+    over its real examples only (:func:`snnjax.metrics.spikes.firing_rates`); and, only when the caller
+    made the ``spikes`` collection mutable, the spikes themselves (:func:`snnjax.record.record_spikes`)."""
     s = spikes.astype(jnp.float32)
     rate = jnp.mean(s, axis=(0, *range(2, s.ndim))) if s.ndim >= 2 else jnp.mean(s)
     module.sow("firing_rates", "rate", rate)
+    if _records(module, "spikes"):
+        module.sow("spikes", "spikes", spikes)
+
+
+def _records(module: nn.Module, collection: str) -> bool:
+    """Whether an ``apply`` made ``collection`` mutable (``init`` makes every collection mutable: no)."""
+    return module.is_mutable_collection(collection) and not module.is_initializing()
+
+
+def wants_membrane(module: nn.Module) -> bool:
+    """Whether the caller records membrane potentials (made the ``membrane`` collection mutable)."""
+    return _records(module, "membrane")
+
+
+def record_neuron(module: nn.Module, out: jax.Array | tuple[jax.Array, jax.Array]) -> jax.Array:
+    """A neuron module's spikes from its scan's ``out`` (spikes, or ``(spikes, V)`` when
+    :func:`wants_membrane`): sows the firing rates (and spikes), and V into ``membrane``."""
+    if isinstance(out, tuple):
+        out, v = out
+        module.sow("membrane", "v", v)
+    record_firing_rate(module, out)
+    return out
 
 
 class LIF(nn.Module):
-    """Linen wrapper of :func:`lif` over ``[T, B, ..., C]``; sows its per-example firing rates."""
+    """Linen wrapper of :func:`lif` over ``[T, B, ..., C]``; sows its per-example firing rates (and its
+    spikes and membrane potential where the caller records them, :func:`record_neuron`)."""
 
     tau: float = 2.0
     v_threshold: float = 1.0
@@ -186,7 +210,7 @@ class LIF(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        s = lif(
+        out = lif(
             x,
             tau=self.tau,
             v_threshold=self.v_threshold,
@@ -194,10 +218,10 @@ class LIF(nn.Module):
             decay_input=self.decay_input,
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
+            return_v=wants_membrane(self),
             unroll=self.unroll,
         )
-        record_firing_rate(self, s)
-        return s
+        return record_neuron(self, out)
 
 
 class LearnableLIF(LIF):
@@ -214,7 +238,7 @@ class LearnableLIF(LIF):
         decay = self.param("decay", nn.initializers.constant(1.0 - 1.0 / self.tau), shape)
         w0 = 1.0 / self.tau if self.decay_input else 1.0
         weight = self.param("weight", nn.initializers.constant(w0), shape)
-        s = learnable_lif(
+        out = learnable_lif(
             x,
             decay,
             weight,
@@ -222,10 +246,10 @@ class LearnableLIF(LIF):
             v_reset=self.v_reset,
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
+            return_v=wants_membrane(self),
             unroll=self.unroll,
         )
-        record_firing_rate(self, s)
-        return s
+        return record_neuron(self, out)
 
 
 NEURONS: dict[str, type] = {"lif": LIF, "learnable": LearnableLIF}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -13,14 +13,12 @@ from snnjax.checks import check
 from snnjax.neurons import LIF, LearnableLIF
 
 
-def sown_values(collection: Any) -> list[tuple[list[str], tuple]]:
-    """Every sown entry of a Flax collection: (its path as names, e.g. ``["stage1_0", "q_lif", "rate"]``,
-    the tuple of values sown there, one per call)."""
-    found = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(collection, is_leaf=lambda x: isinstance(x, tuple))[0]:
-        names = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
-        found.append((names, leaf if isinstance(leaf, tuple) else (leaf,)))
-    return found
+def sown_values(collection: Any, prefix: tuple[str, ...] = ()) -> list[tuple[list[str], tuple]]:
+    """Every sown entry of a Flax collection in the order the modules were called: (its path as names,
+    e.g. ``["stage1_0", "q_lif", "rate"]``, the tuple of values sown there, one per call)."""
+    if not isinstance(collection, Mapping):
+        return [(list(prefix), collection if isinstance(collection, tuple) else (collection,))]
+    return [found for key, value in collection.items() for found in sown_values(value, (*prefix, str(key)))]
 
 
 def firing_rates(collection: Any, weights: jax.Array | None = None) -> dict[str, jax.Array]:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from snnjax.checks import Accepts, check, check_dtype, is_int
 from snnjax.layers import fold_time, unfold_time
 from snnjax.models.spiking import SpikingConfig, Units
-from snnjax.neurons import LIF, lif, record_firing_rate
+from snnjax.neurons import LIF, lif, record_neuron, wants_membrane
 
 SSA_SCALE = 0.125  # the official constant, not head_dim ** -0.5
 ATTN_THRESHOLD = 0.5  # V_th of the two attention LIFs
@@ -97,11 +97,14 @@ class MergedTimeBatchLIF(LIF):
     def __call__(self, x: jax.Array) -> jax.Array:
         settings = dict(tau=self.tau, v_threshold=self.v_threshold, v_reset=self.v_reset, decay_input=self.decay_input)
         merged = lif(
-            fold_time(x), **settings, detach_reset=self.detach_reset, surrogate=self.surrogate, unroll=self.unroll
+            fold_time(x),
+            **settings,
+            detach_reset=self.detach_reset,
+            surrogate=self.surrogate,
+            return_v=wants_membrane(self),
+            unroll=self.unroll,
         )
-        spikes = unfold_time(merged, x.shape[0])
-        record_firing_rate(self, spikes)
-        return spikes
+        return record_neuron(self, jax.tree.map(lambda a: unfold_time(a, x.shape[0]), merged))
 
 
 class SpikingSelfAttention(nn.Module):

@@ -19,6 +19,7 @@ from snnjax.encoding import TemporalEncoder, threshold_schedule
 from snnjax.engine.checkpoint import load_state
 from snnjax.engine.rundir import CONFIG, RunFolder
 from snnjax.engine.state import saved_variables
+from snnjax.record import record_spikes
 from snnjax.settings import from_dict, replace_paths
 
 
@@ -66,17 +67,12 @@ def test_images(run: LoadedRun, count: int) -> tuple[np.ndarray, jax.Array]:
 
 
 def encoder_spikes(run: LoadedRun, inputs: jax.Array, seed: int = 0) -> np.ndarray:
-    """The temporal encoder's output ``[T, N, H, W, C]`` for model inputs ``inputs`` (evaluation mode)."""
-    _, state = run.task.model.apply(
-        run.variables,
-        inputs,
-        train=False,
-        capture_intermediates=lambda module, method: isinstance(module, TemporalEncoder) and method == "__call__",
-        mutable=["intermediates", "firing_rates"],
-        rngs={"encoding": jax.random.key(seed)},
+    """The temporal encoder's spikes ``[T, N, H, W, C]`` for model inputs ``inputs`` (evaluation mode; for
+    direct encoding, the spikes of the LIF that follows the analog input)."""
+    recording = record_spikes(
+        run.task.model, run.variables, inputs, train=False, rngs={"encoding": jax.random.key(seed)}
     )
-    (captured,) = jax.tree_util.tree_leaves(state["intermediates"])
-    return np.asarray(captured)
+    return np.asarray(next(s for name, s in recording.spikes.items() if name.split("/")[0] == "encoder"))
 
 
 def thresholds(run: LoadedRun) -> tuple[np.ndarray, np.ndarray] | None:

@@ -125,7 +125,7 @@ def _figure_curves(selected: Sequence[Table], workdir: str, figures: str) -> lis
                     if runs:
                         histories[cell.setting.name] = [_history(workdir, cell.setting, s) for s in sorted(runs)]
             if histories:
-                from snnjax.paper import figures as fig
+                from snnjax import plots as fig
 
                 name = f"curves_{table.key}_{script}.png"
                 fig.training_curves(histories, metric, os.path.join(figures, name))
@@ -153,7 +153,7 @@ def _spiking_runs(selected: Sequence[Table], workdir: str, dataset: str) -> dict
 
 
 def _figure_spikes(selected: Sequence[Table], workdir: str, figures: str) -> list[tuple[str, str]]:
-    from snnjax.paper import figures as fig
+    from snnjax import plots as fig
     from snnjax.paper import probe
 
     runs = _spiking_runs(selected, workdir, "cifar10")
@@ -186,7 +186,7 @@ def _figure_spikes(selected: Sequence[Table], workdir: str, figures: str) -> lis
 
 
 def _figure_detection(selected: Sequence[Table], workdir: str, figures: str) -> list[tuple[str, str]]:
-    from snnjax.paper import figures as fig
+    from snnjax import plots as fig
     from snnjax.paper import probe
 
     runs = _spiking_runs(selected, workdir, "voc")

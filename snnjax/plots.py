@@ -1,8 +1,12 @@
-"""The report's figures (matplotlib, written as PNG). Each function takes plain arrays and dicts and a
-path, so it serves any run, not only the paper's grid."""
+"""Figures of spiking networks and their training runs (matplotlib, written as PNG).
+
+Each function takes plain arrays and dicts and a path: spike rasters, per-channel spike maps and membrane
+traces of a :func:`snnjax.record.record_spikes` recording, and the reproduction report's training curves,
+firing-rate maps, threshold schedules, PR curves and boxes."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -69,32 +73,101 @@ def firing_by_layer(rates: Mapping[str, Mapping[str, float]], path: str) -> str:
     return _save(fig, path)
 
 
+def raster(ax, spikes: np.ndarray, neurons: int = 96, seed: int = 0) -> None:
+    """Draws ``spikes [T, ...]`` (one example) as a raster on ``ax``: ``neurons`` neurons drawn at random
+    among those that fire at least once (y) against the time step (x), titled with the firing rate."""
+    flat = np.asarray(spikes, np.float32).reshape(spikes.shape[0], -1)
+    active = np.flatnonzero(flat.sum(0) > 0)
+    rng = np.random.default_rng(seed)
+    if not len(active):
+        ax.text(0.5, 0.5, "no spikes", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    chosen = np.sort(rng.choice(active, min(neurons, len(active)), replace=False))
+    ax.imshow(flat[:, chosen].T, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks(range(flat.shape[0]), range(1, flat.shape[0] + 1))
+    ax.set_xlabel("time step")
+    ax.set_ylabel(f"neuron ({len(chosen)} of {len(active)} active)", fontsize=7)
+
+
 def spike_rasters(
     image: np.ndarray, spikes: Mapping[str, np.ndarray], path: str, neurons: int = 96, seed: int = 0
 ) -> str:
-    """The image, then for each encoding a raster of its encoder's output (``spikes[label]``: ``[T, H, W,
-    C]`` of that image): ``neurons`` neurons drawn at random among those that fire at least once
-    (y) against the time step (x), and the spike count over time as a map (summed over channels)."""
+    """The image, then for each encoding a :func:`raster` of its encoder's output (``spikes[label]``: ``[T,
+    H, W, C]`` of that image) over the spike count over time as a map (summed over channels)."""
     fig, axes = plt.subplots(2, len(spikes) + 1, figsize=(3.2 * (len(spikes) + 1), 6), squeeze=False)
     axes[0, 0].imshow(image.squeeze())
     axes[0, 0].set_title("input image")
     axes[1, 0].axis("off")
     axes[0, 0].axis("off")
-    rng = np.random.default_rng(seed)
     for column, (label, s) in enumerate(spikes.items(), start=1):
-        flat = s.reshape(s.shape[0], -1)
-        active = np.flatnonzero(flat.sum(0) > 0)
-        chosen = np.sort(rng.choice(active, min(neurons, len(active)), replace=False)) if len(active) else active
-        ax = axes[0, column]
-        ax.imshow(flat[:, chosen].T, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks(range(s.shape[0]), range(1, s.shape[0] + 1))
-        ax.set_xlabel("time step")
-        ax.set_ylabel("neuron")
-        ax.set_title(f"{label}: rate {flat.mean():.3f}", fontsize=9)
-        counts = axes[1, column].imshow(s.sum(axis=(0, -1)), cmap="magma")
+        raster(axes[0, column], s, neurons, seed)
+        axes[0, column].set_title(f"{label}: rate {np.mean(s):.3f}", fontsize=9)
+        counts = axes[1, column].imshow(np.sum(s, axis=(0, -1)), cmap="magma")
         axes[1, column].set_title("spikes over time, all channels", fontsize=8)
         axes[1, column].axis("off")
         fig.colorbar(counts, ax=axes[1, column], fraction=0.046)
+    return _save(fig, path)
+
+
+def layer_rasters(spikes: Mapping[str, np.ndarray], path: str, neurons: int = 64, seed: int = 0) -> str:
+    """A :func:`raster` per layer of one example's recording (``spikes``: layer -> ``[T, ...]``, e.g.
+    ``{k: v[:, 0] for k, v in record_spikes(...).spikes.items()}``), four layers per row."""
+    rows = math.ceil(len(spikes) / 4)
+    fig, axes = plt.subplots(rows, 4, figsize=(13, 2.6 * rows), squeeze=False)
+    for ax, (name, s) in zip(axes.flat, spikes.items()):
+        raster(ax, s, neurons, seed)
+        ax.set_title(f"{name}: rate {np.mean(s):.3f}", fontsize=7)
+    for ax in axes.flat[len(spikes) :]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def feature_maps(spikes: np.ndarray, path: str, channels: int = 8, title: str = "") -> str:
+    """Spike maps of one example's conv layer ``[T, H, W, C]``: time steps in rows, the ``channels`` most
+    active channels in columns (white = spike)."""
+    s = np.asarray(spikes, np.float32)
+    chosen = np.argsort(-s.sum(axis=(0, 1, 2)), kind="stable")[: min(channels, s.shape[-1])]
+    fig, axes = plt.subplots(
+        s.shape[0], len(chosen), figsize=(1.4 * len(chosen), 1.4 * s.shape[0] + 0.4), squeeze=False
+    )
+    for t in range(s.shape[0]):
+        for column, c in enumerate(chosen):
+            ax = axes[t, column]
+            ax.imshow(s[t, :, :, c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if t == 0:
+                ax.set_title(f"channel {c}", fontsize=7)
+            if column == 0:
+                ax.set_ylabel(f"t = {t + 1}", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def membrane_traces(
+    membrane: np.ndarray, spikes: np.ndarray, path: str, threshold: float = 1.0, neurons: int = 6, seed: int = 0
+) -> str:
+    """Post-reset potential V against time for ``neurons`` neurons (among those that fire, if any) of one
+    example's layer (``membrane``, ``spikes``: ``[T, ...]``), spikes marked, the threshold dashed."""
+    v = np.asarray(membrane, np.float32).reshape(membrane.shape[0], -1)
+    s = np.asarray(spikes, np.float32).reshape(spikes.shape[0], -1)
+    firing = np.flatnonzero(s.sum(0) > 0)
+    pool = firing if len(firing) else np.arange(v.shape[1])
+    chosen = np.sort(np.random.default_rng(seed).choice(pool, min(neurons, len(pool)), replace=False))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    t = np.arange(1, v.shape[0] + 1)
+    for n in chosen:
+        line = ax.plot(t, v[:, n], marker=".", lw=1)[0]
+        fired = s[:, n] > 0
+        ax.plot(t[fired], np.full(fired.sum(), threshold), "v", color=line.get_color(), ms=7)
+    ax.axhline(threshold, color="k", ls="--", lw=0.8, label="threshold (▼ a spike)")
+    ax.set_xticks(t)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("membrane potential V (after reset)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 

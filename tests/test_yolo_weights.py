@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import traverse_util
 
 from snnjax.cli import voc
 from snnjax.engine import flags
@@ -29,14 +30,16 @@ def template() -> dict:
 
 
 def random_variables(seed: int) -> dict:
-    """Arrays of the model's shapes: N(0, 0.1²), positive BN variances."""
+    """Float32 arrays of the model's shapes: N(0, 0.1²), BN variances U(0.5, 1.5)."""
     rng = np.random.default_rng(seed)
-    flat = {
-        path: rng.uniform(0.5, 1.5, leaf.shape) if path[-1] == "var" else 0.1 * rng.standard_normal(leaf.shape)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(template())[0]
-    }
-    return jax.tree_util.tree_unflatten(
-        jax.tree_util.tree_structure(template()), [np.float32(v) for v in flat.values()]
+    flat = traverse_util.flatten_dict(template())
+    return traverse_util.unflatten_dict(
+        {
+            path: np.float32(
+                rng.uniform(0.5, 1.5, leaf.shape) if path[-1] == "var" else 0.1 * rng.standard_normal(leaf.shape)
+            )
+            for path, leaf in flat.items()
+        }
     )
 
 

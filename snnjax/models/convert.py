@@ -15,13 +15,7 @@ import numpy as np
 
 from snnjax.checks import check
 from snnjax.models.qkformer import QKFormer
-from snnjax.models.state_dict import (
-    Entry,
-    conv_bn_entries,
-    export_state_dict,
-    import_state_dict,
-    read_state_dict,
-)
+from snnjax.models.state_dict import Entry, conv_bn_entries, export_state_dict, import_state_dict, read_state_dict
 
 
 def _conv_bn(torch_name: str, flax_path: tuple[str, ...], layout: str, bias: bool = False) -> Iterator[Entry]:

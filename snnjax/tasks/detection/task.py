@@ -19,6 +19,7 @@ from snnjax.checks import check
 from snnjax.engine.sharding import global_batch, make_mesh, process_rows
 from snnjax.layers import COMPUTE_DTYPES
 from snnjax.models.yolo import YOLOv5n
+from snnjax.models.yolo_weights import load_ultralytics_yolov5n
 from snnjax.tasks.detection.config import DetectionConfig, DetectorConfig
 from snnjax.tasks.detection.evaluator import DetectionEvaluator
 from snnjax.tasks.detection.loss import yolo_loss
@@ -107,13 +108,16 @@ class DetectionTask:
         return loss, (dict(updates), parts)
 
     def load_variables(self, path: str) -> dict:
-        """Detection imports no weights files: ``init_from`` takes a checkpoint folder of the same model."""
+        """Variables of an ultralytics YOLOv5n state dict (``.pt``, or ``.npz`` of its arrays; ``--mode=ann``
+        only: the spiking model takes checkpoint folders of the same model)."""
         check(
-            False,
+            self.model.mode == "ann",
             "init_from",
             path,
-            "an orbax checkpoint folder (a workdir, its checkpoints or a step) of the same model",
+            "an orbax checkpoint folder (a workdir, its checkpoints or a step) of the same model; "
+            "ultralytics YOLOv5n weights (.pt state_dict or .npz) only with --mode=ann",
         )
+        return dict(load_ultralytics_yolov5n(path, self.model))
 
 
 def setup(config: DetectionConfig) -> DetectionTask:

@@ -143,7 +143,7 @@ def output_folder(parser: argparse.ArgumentParser, args: argparse.Namespace, tra
             "pass --overwrite to replace them, or choose another --out"
         )
     if existing:
-        print(f"replacing {len(existing)} files of an earlier predict in {out}", flush=True)
+        print(f"replacing {len(existing)} earlier output(s) of predict in {out}", flush=True)
     return out
 
 
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args, {"batch_size": integer(1), "seed": integer()})
+    given = {k: a for table in TASK_FLAGS.values() for k, (_, a) in table.items() if a and getattr(args, k) is not None}
+    check_args(parser, args, given)  # before the (slower) loading
     try:
         trained = load_trained(args.workdir)
     except InvalidValue as e:

@@ -166,3 +166,13 @@ def test_a_run_without_model_json_predicts_through_its_task(runs, capsys):
 def test_bad_flags_give_one_line_errors(runs, run, flags, message, capsys):
     _, code, _, err = run_predict(["--workdir", runs.get(run, run), runs["images"], *flags], capsys)
     assert code == 2 and len(err) == 1 and err[0].startswith(f"predict.py: error: {message}"), err
+
+
+def test_nms_class_filter_and_agnostic_suppression():
+    # Two boxes overlapping at IoU 0.81, the first of class 0, the second of class 1 (decoded: xywh, obj, probs).
+    decoded = np.array([[[50, 50, 20, 20, 0.9, 1.0, 0.0], [51, 51, 18, 18, 0.8, 0.0, 1.0]]], np.float32)
+    nms = lambda **kw: non_max_suppression(decoded, conf_thres=0.25, iou_thres=0.45, multi_label=False, **kw)[0][0]  # noqa: E731
+    assert np.asarray(nms()[:2, 5]).tolist() == [0, 1]
+    assert np.asarray(nms(agnostic=True)[:, 4] > 0).sum() == 1
+    kept = nms(classes=(1,))
+    assert np.asarray(kept[:, 4] > 0).sum() == 1 and float(kept[0, 5]) == 1

@@ -259,6 +259,8 @@ class Trainer:
         ignored = result_neutral(type(task.config))
         check_processes(folder, config, ignored)  # first: the processes must share the folder and settings
         folder.check_config(config, ignored)
+        if hasattr(task, "model_info"):
+            folder.save_model_info(task.model_info())
         barrier("snnjax: run folder checked")  # process 0 may have just moved results.json aside (--extend)
         finished = folder.read_json(RESULTS)
         if finished is not None:

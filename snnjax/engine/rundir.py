@@ -1,6 +1,8 @@
 """A run's folder: everything about a run lives in its workdir.
 
     config.json      the experiment's config (settings), checked on every resume
+    model.json       what predicting needs besides the config (the task's ``model_info``: class names,
+                     input size, normalisation), written when a run starts
     checkpoints/     orbax checkpoints (``snnjax.engine.checkpoint``)
     metrics.jsonl    one record per finished epoch
     results.json     written once, when the run finishes (a finished run is never trained again)
@@ -26,6 +28,7 @@ from snnjax.settings import differences, flatten
 
 CONFIG, METRICS, RESULTS, CHECKPOINTS = "config.json", "metrics.jsonl", "results.json", "checkpoints"
 TENSORBOARD = "tensorboard"
+MODEL_INFO, MODEL_INFO_FORMAT = "model.json", 1
 RUN_TOKEN = "run_token"  # multi-process runs: process 0's token, which every process must read back
 
 
@@ -75,6 +78,20 @@ class RunFolder:
 
     def write_json(self, name: str, content: Any) -> None:
         self.write_text(name, json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+    def save_model_info(self, info: dict) -> None:
+        """Saves ``info`` (JSON-ready) with the format version as :data:`MODEL_INFO` when absent; raises
+        :class:`RunFolderError` when the saved one differs (the data changed under the run)."""
+        content = json.loads(json.dumps({"format": MODEL_INFO_FORMAT, **info}))
+        saved = self.read_json(MODEL_INFO)
+        if saved is None:
+            self.write_json(MODEL_INFO, content)
+        elif saved != content:
+            changed = sorted(k for k in saved.keys() | content.keys() if saved.get(k) != content.get(k))
+            raise RunFolderError(
+                f"{self.path(MODEL_INFO)}: the run was started with other {', '.join(changed)} than its data gives "
+                "now; restore that data, or use another --workdir"
+            )
 
     def check_config(self, config: dict, ignored: frozenset[str], write: bool = True) -> dict | None:
         """The saved config, or None (then ``config`` is saved when ``write``). Raises

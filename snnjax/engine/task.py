@@ -62,3 +62,7 @@ class Task(Protocol):
 
     def load_variables(self, path: str) -> dict:
         """Host variables from ``config.loop.init_from``'s ``path`` (a checkpoint or weights file)."""
+
+    def model_info(self) -> dict:
+        """Optional: what predicting needs besides the config, JSON-ready (class names, input size,
+        normalisation); the engine saves it in the run folder's ``model.json`` when a run starts."""

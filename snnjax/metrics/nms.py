@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from snnjax.boxes import box_iou, xywh_to_xyxy
-from snnjax.checks import check, integer, number
+from snnjax.checks import check, integer, is_int, number
 
 MAX_CANDIDATES = 30000  # YOLOv5's max_nms
 
@@ -86,7 +86,17 @@ def _greedy_nms(boxes: jax.Array, classes: jax.Array, num_valid: jax.Array, iou_
 
 
 @functools.partial(
-    jax.jit, static_argnames=("conf_thres", "iou_thres", "multi_label", "max_det", "max_candidates", "chunk")
+    jax.jit,
+    static_argnames=(
+        "conf_thres",
+        "iou_thres",
+        "multi_label",
+        "max_det",
+        "classes",
+        "agnostic",
+        "max_candidates",
+        "chunk",
+    ),
 )
 def non_max_suppression(
     decoded: jax.Array,
@@ -95,17 +105,21 @@ def non_max_suppression(
     iou_thres: float = 0.6,
     multi_label: bool = True,
     max_det: int = 300,
+    classes: tuple[int, ...] | None = None,
+    agnostic: bool = False,
     max_candidates: int = MAX_CANDIDATES,
     chunk: int = 1024,
 ) -> tuple[jax.Array, jax.Array]:
     """YOLOv5 NMS (docs/yolov5n.md §4.1) on decoded predictions ``[B, N, 5 + nc]`` (xywh pixels, obj, class probs).
 
     1. candidates: obj > conf_thres; score = obj·cls; multi-label: each (box, class) with
-       score > conf_thres, else the best class per box if its score > conf_thres;
+       score > conf_thres, else the best class per box if its score > conf_thres; with ``classes``,
+       only candidates of those class indices (YOLOv5's ``classes`` filter);
     2. xywh -> xyxy; keep the ``max_candidates`` best by score (YOLOv5's max_nms = 30,000; ties keep
        the lower box index, then the lower class);
     3. class-aware greedy NMS, suppressing IoU > iou_thres within a class (per-class masking,
-       equivalent to YOLOv5's class-offset trick without its float32 rounding at large offsets);
+       equivalent to YOLOv5's class-offset trick without its float32 rounding at large offsets), or
+       across classes with ``agnostic``;
     4. the first ``max_det`` survivors by score. No wall-clock limit.
 
     ``chunk`` (candidates per step of the greedy loop) only trades speed: results do not depend on it.
@@ -120,19 +134,29 @@ def non_max_suppression(
     number(0, 1)("iou_thres", iou_thres)
     for name, value in (("max_det", max_det), ("max_candidates", max_candidates), ("chunk", chunk)):
         integer(1)(name, value)
+    nc = decoded.shape[-1] - 5
+    check(
+        classes is None or (isinstance(classes, tuple) and all(is_int(c) and 0 <= c < nc for c in classes)),
+        "classes",
+        classes,
+        f"None or a tuple of class indices in [0, {nc})",
+    )
     decoded = decoded.astype(jnp.float32)
-    scores, classes, box_index = _candidates(decoded, conf_thres, multi_label)
+    scores, labels, box_index = _candidates(decoded, conf_thres, multi_label)
+    if classes is not None:
+        scores = jnp.where(jnp.isin(labels, jnp.asarray(classes)), scores, -jnp.inf)
     top, order = jax.lax.top_k(scores, min(max_candidates, scores.shape[1]))
-    classes = jnp.take_along_axis(classes, order, axis=1)
+    labels = jnp.take_along_axis(labels, order, axis=1)
     box_index = jnp.take_along_axis(box_index, order, axis=1)
     boxes = jnp.take_along_axis(xywh_to_xyxy(decoded[..., :4]), box_index[..., None], axis=1)
-    keep, count = _greedy_nms(boxes, classes, (top > -jnp.inf).sum(-1), iou_thres, max_det, chunk)
+    groups = jnp.zeros_like(labels) if agnostic else labels
+    keep, count = _greedy_nms(boxes, groups, (top > -jnp.inf).sum(-1), iou_thres, max_det, chunk)
     gather = lambda x: jnp.take_along_axis(x, keep, axis=1)
     detections = jnp.concatenate(
         [
             jnp.take_along_axis(boxes, keep[..., None], axis=1),
             gather(top)[..., None],
-            gather(classes)[..., None].astype(top.dtype),
+            gather(labels)[..., None].astype(top.dtype),
         ],
         -1,
     )

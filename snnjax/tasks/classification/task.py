@@ -66,6 +66,7 @@ class ClassificationTask:
         self.config, self.model, self.mesh = config, model, mesh
         self.num_classes, self.mean, self.std = data.num_classes, tuple(data.mean), tuple(data.std)
         self.image_shape = tuple(data.x_train.shape[1:])
+        self.class_names = data.class_names or tuple(str(c) for c in range(data.num_classes))
         self.batch_size = config.loop.batch_size
         self.eval_batch_size = config.loop.eval_batch_size
         self.num_train, self.num_test = len(data.x_train), len(data.x_test)
@@ -79,6 +80,17 @@ class ClassificationTask:
         )
         self.eval_file = "eval_shuffle_time.json" if config.shuffle_time else "eval.json"
         self.evaluators = (SumEvaluator(self.eval_batches, self.eval_sums, self.summarize, mesh),)
+
+    def model_info(self) -> dict:
+        """What predicting needs besides the config (the run folder's ``model.json``): the class names, the
+        input ``image_shape`` [H, W, C] and the normalisation ``mean``/``std`` (per channel, [0, 1] units)."""
+        return {
+            "task": "classification",
+            "class_names": list(self.class_names),
+            "image_shape": list(self.image_shape),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     def init_variables(self, rng: jax.Array) -> dict:
         x = jnp.zeros((1, *self.image_shape), jnp.float32)

@@ -36,6 +36,54 @@ def fitness(map50: float, map50_95: float) -> float:
     return 0.1 * map50 + 0.9 * map50_95
 
 
+def detect(
+    model: YOLOv5n,
+    variables: dict,
+    images: jax.Array,
+    rng: jax.Array,
+    real: jax.Array | None = None,
+    *,
+    conf_thres: float = CONF_THRES,
+    iou_thres: float = IOU_THRES,
+    max_det: int = MAX_DET,
+    classes: tuple[int, ...] | None = None,
+    agnostic: bool = False,
+    multi_label: bool = True,
+):
+    """uint8 letterboxed images ``[B, S, S, 3]`` -> (detections ``[B, max_det, 6]`` = (x1, y1, x2, y2, score,
+    class) in input pixels, counts ``[B]``, firing rates over the images flagged ``real [B]`` (all by
+    default), their operation sums): :func:`forward`, then :func:`snnjax.metrics.detection.non_max_suppression`
+    with the keywords (defaults: ``val.py``'s). Jittable (the keywords static)."""
+    decoded, rates, operations = forward(model, variables, images, rng, real)
+    detections, counts = detection_metrics.non_max_suppression(
+        decoded,
+        conf_thres=conf_thres,
+        iou_thres=iou_thres,
+        max_det=max_det,
+        classes=classes,
+        agnostic=agnostic,
+        multi_label=multi_label,
+    )
+    return detections, counts, rates, operations
+
+
+def forward(model: YOLOv5n, variables: dict, images: jax.Array, rng: jax.Array, real: jax.Array | None = None):
+    """uint8 letterboxed images ``[B, S, S, 3]`` -> (decoded predictions ``[B, N, 5 + nc]`` (xywh input
+    pixels, objectness, class probabilities), firing rates over the images flagged ``real [B]`` (all by
+    default), their operation sums), in evaluation mode. Jittable."""
+    real = jnp.ones(images.shape[0], bool) if real is None else real
+    with nn.intercept_methods(energy.operations_interceptor(images.shape[0])):
+        raw, sown = model.apply(
+            variables,
+            images.astype(jnp.float32) / 255.0,
+            train=False,
+            mutable=["firing_rates", energy.COLLECTION],
+            rngs={"encoding": rng},
+        )
+    operations = energy.operation_sums(sown[energy.COLLECTION], real)
+    return decode(raw), firing_rates(sown.get("firing_rates", {}), real), operations
+
+
 class DetectionEvaluator:
     """mAP under every rule, fitness and firing rates of ``model`` on ``dataset``'s test split, in
     batches of ``batch_size`` (global) over ``mesh``."""
@@ -46,22 +94,8 @@ class DetectionEvaluator:
         self._detect = jax.jit(self.detect, out_shardings=replicated(mesh))
 
     def detect(self, variables: dict, images: jax.Array, rng: jax.Array, real: jax.Array | None = None):
-        """uint8 images -> (detections [B, MAX_DET, 6] in input pixels, counts [B], firing rates over the
-        images flagged ``real [B]`` (all by default), their operation sums)."""
-        real = jnp.ones(images.shape[0], bool) if real is None else real
-        with nn.intercept_methods(energy.operations_interceptor(images.shape[0])):
-            raw, sown = self.model.apply(
-                variables,
-                images.astype(jnp.float32) / 255.0,
-                train=False,
-                mutable=["firing_rates", energy.COLLECTION],
-                rngs={"encoding": rng},
-            )
-        detections, counts = detection_metrics.non_max_suppression(
-            decode(raw), conf_thres=CONF_THRES, iou_thres=IOU_THRES, max_det=MAX_DET
-        )
-        operations = energy.operation_sums(sown[energy.COLLECTION], real)
-        return detections, counts, firing_rates(sown.get("firing_rates", {}), real), operations
+        """:func:`detect` of the evaluator's model with ``val.py``'s NMS settings (``[B, MAX_DET, 6]``)."""
+        return detect(self.model, variables, images, rng, real)
 
     def __call__(self, variables: dict, rng: jax.Array) -> dict:
         """mAP of ``variables`` on the test set under every rule, firing rates and fitness (host-side)."""

@@ -76,6 +76,11 @@ class DetectionTask:
         )
         self.evaluators = (DetectionEvaluator(model, dataset, mesh, config.loop.eval_batch_size),)
 
+    def model_info(self) -> dict:
+        """What predicting needs besides the config (the run folder's ``model.json``): the class names and
+        ``img_size``, the side of the square letterboxed input (uint8 RGB scaled to [0, 1])."""
+        return {"task": "detection", "class_names": list(self.dataset.class_names), "img_size": self.img_size}
+
     def init_variables(self, rng: jax.Array) -> dict:
         x = jnp.zeros((1, self.img_size, self.img_size, 3), jnp.float32)
         variables = self.model.init({"params": rng, "encoding": rng}, x, train=False)

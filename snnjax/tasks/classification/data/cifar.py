@@ -59,4 +59,5 @@ def load_cifar(name: str, data_dir: str | None = None) -> ClassificationData:
         mean=CIFAR_MEAN,
         std=CIFAR_STD,
         name=name,
+        class_names=tuple(info.features["label"].names),
     )

@@ -13,6 +13,7 @@ class ClassificationData:
 
     ``x_*``: uint8 ``[N, H, W, C]`` (NHWC); ``y_*``: int32 ``[N]`` in ``[0, num_classes)``.
     ``mean``/``std``: per-channel statistics in [0, 1] units, for ``(x / 255 - mean) / std``.
+    ``class_names``: one per class, or None where the dataset names none (synthetic, npz).
     """
 
     x_train: np.ndarray
@@ -23,6 +24,7 @@ class ClassificationData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     name: str
+    class_names: tuple[str, ...] | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

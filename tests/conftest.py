@@ -21,6 +21,26 @@ def load_experiment(name: str):
     return module
 
 
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory):
+    """Folders of two tiny finished runs, trained once through the real programs on synthetic data: a
+    QKFormer-2-32 classifier in the official model's configuration (direct encoding, LC, standard LIF) and
+    an ANN YOLOv5n; ``{"cifar": path, "voc": path}``."""
+    from snnjax.cli import cifar, voc
+
+    root = tmp_path_factory.mktemp("trained")
+    common = ["--dataset=synthetic", "--epochs=1", "--no-progress", "--unroll=1"]
+    cifar.main(
+        [*common, f"--workdir={root / 'cifar'}", "--model=2-32", "--image_size=8", "--synthetic_train=64"]
+        + ["--synthetic_test=16", "--batch_size=16", "--encoding=direct", "--neuron=lif"]
+    )
+    voc.main(
+        [*common, f"--workdir={root / 'voc'}", "--img_size=32", "--synthetic_train=16", "--synthetic_test=8"]
+        + ["--batch_size=8", "--eval_batch_size=8", "--mode=ann"]
+    )
+    return {"cifar": str(root / "cifar"), "voc": str(root / "voc")}
+
+
 @pytest.fixture
 def experiment():
     return load_experiment

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from snnjax import predict
-from snnjax.cli import cifar, voc
 from snnjax.cli import predict as predict_cli
 from snnjax.metrics.nms import non_max_suppression
 from snnjax.tasks.classification.data import normalize
@@ -30,25 +29,16 @@ IMAGES = {  # name -> (size (w, h), Pillow mode)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(trained_runs, tmp_path_factory):
     """Paths of the trained runs (``cifar``, ``voc``) and of a folder of images with one unreadable file."""
     root = tmp_path_factory.mktemp("predict")
-    common = ["--dataset=synthetic", "--epochs=1", "--no-progress", "--unroll=1"]
-    cifar.main(
-        [*common, f"--workdir={root / 'cifar'}", "--model=2-32", "--image_size=8", "--synthetic_train=64"]
-        + ["--synthetic_test=16", "--batch_size=16"]
-    )
-    voc.main(
-        [*common, f"--workdir={root / 'voc'}", "--img_size=32", "--synthetic_train=16", "--synthetic_test=8"]
-        + ["--batch_size=8", "--eval_batch_size=8", "--mode=ann"]
-    )
     images = root / "images"
     images.mkdir()
     rng = np.random.default_rng(0)
     for name, ((w, h), mode) in IMAGES.items():
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode).save(images / name)
     (images / "f_broken.png").write_text("not an image")
-    return {"cifar": str(root / "cifar"), "voc": str(root / "voc"), "images": str(images), "root": root}
+    return {**trained_runs, "images": str(images), "root": root}
 
 
 def run_predict(argv, capsys):

@@ -8,7 +8,6 @@ so the data must be where the run found it (synthetic data is generated again).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from typing import Any
 
 import jax
@@ -21,6 +20,7 @@ from snnjax.engine.rundir import CONFIG, RunFolder
 from snnjax.engine.state import saved_variables
 from snnjax.record import record_spikes
 from snnjax.settings import from_dict, replace_paths
+from snnjax.trained import quiet_orbax
 
 
 @dataclasses.dataclass
@@ -42,13 +42,8 @@ def load_run(workdir: str, script: str) -> LoadedRun:
         from snnjax.tasks.classification import setup
     config = from_dict(config_cls, RunFolder(workdir).read_json(CONFIG))
     config = replace_paths(config, {"loop.num_devices": 1, "loop.distributed": False})
-    absl = logging.getLogger("absl")  # orbax warns of metadata it does not need for a raw restore
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
+    with quiet_orbax():
         state, _ = load_state(workdir)
-    finally:
-        absl.setLevel(level)
     return LoadedRun(setup(config), saved_variables(state), config)
 
 

@@ -7,7 +7,8 @@ from conftest import ROOT
 README = (ROOT / "README.md").read_text()
 
 
-def test_readme_python_blocks_run():
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the blocks write figures where they run
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     assert len(blocks) >= 2
     namespace: dict = {}
@@ -15,6 +16,7 @@ def test_readme_python_blocks_run():
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["per_image"].shape == (8,)
     assert "decay" in namespace["variables"]["params"]["LearnableLIF_0"]
+    assert {"rasters.png", "encoder_maps.png", "membrane.png"} <= {p.name for p in tmp_path.iterdir()}
 
 
 def test_ci_runs_the_readme_test_command():

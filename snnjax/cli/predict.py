@@ -133,6 +133,8 @@ def output_folder(parser: argparse.ArgumentParser, args: argparse.Namespace, tra
     """``--out`` (default RUN/predictions), after checking which of ``names`` it already holds: in the tool's
     own folder they are replaced (and said so); elsewhere only with ``--overwrite``."""
     own = os.path.join(trained.run_dir, OWN_FOLDER) if trained.run_dir is not None else None
+    if own is not None and not os.path.relpath(own).startswith(os.pardir):  # shown as the user named it
+        own = os.path.relpath(own)
     out = args.out or own
     if out is None:
         parser.error(f"argument --out: required, since {args.workdir} lies outside a run folder")

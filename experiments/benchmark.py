@@ -1,36 +1,52 @@
-"""Throughput benchmarks of snnjax, side by side with SpikingJelly + PyTorch where it is installed.
+"""Throughput benchmarks of snnjax, measured side by side with the reference implementations where installed.
 
     python experiments/benchmark.py lif                    # LIF forward+backward, T=4 × 16.8M neurons
-    python experiments/benchmark.py lif --T 4 --N 1048576 --dtype bfloat16
+    python experiments/benchmark.py lif --T 4 --N 1048576 --dtype bfloat16 --json lif.json
     python experiments/benchmark.py qkformer               # 3-256 and 4-384, batch 64/256, fp32/bf16
-    python experiments/benchmark.py qkformer --models 3-256 --batch_sizes 64 --dtypes float32 --steps 3
+    python experiments/benchmark.py qkformer --models 3-256 --batch_sizes 16 --dtypes float32 --steps 3 \\
+        --official_model ~/src/QKFormer/cifar10/model.py   # and the official PyTorch model, same shapes
 
 ``lif`` times one forward + backward pass of a multi-step LIF (QKFormer's settings: τ=2, hard reset,
-detach_reset, sigmoid surrogate) over ``[T, N]`` and prints elements/s and the effective memory
-bandwidth, counting the four tensors of T·N elements that any implementation must move (read x,
-write spikes, read the spike cotangent, write the input gradient). SpikingJelly's multi-step
-``LIFNode`` runs in the same process on PyTorch's device of choice (CPU here) when importable.
+detach_reset, sigmoid surrogate) over ``[T, N]``: elements/s and the effective memory bandwidth, counting
+the four tensors of T·N elements that any implementation must move (read x, write spikes, read the spike
+cotangent, write the input gradient). SpikingJelly's multi-step LIF runs in the same process when
+installed, in either of its module layouts (``spikingjelly.activation_based`` or the older
+``spikingjelly.clock_driven``); the table names the layout and backend that ran.
 
-``qkformer`` and ``yolo`` time the real train steps of the CIFAR and VOC tasks. ``qkformer``: the
-CIFAR step (``snnjax.tasks.classification.task``: on-device batch gather, forward, soft-target cross-entropy,
+``qkformer`` and ``yolo`` time the real train steps of the CIFAR and VOC tasks. ``qkformer``: the CIFAR
+step (``snnjax.tasks.classification.task``: on-device batch gather, forward, soft-target cross-entropy,
 backward, AdamW; direct encoding, standard LIF, official settings, no augmentation) and the eval step on
-32×32 images, T=4; it prints img/s, step time and the compiled step's memory footprint (XLA's memory
-analysis: arguments + outputs + temporaries − aliased), next to the official PyTorch code's figures on
-an H200 (docs/performance.md §1) when running on a GPU.
+32×32 images. With ``--official_model PATH`` (the ``cifar10/model.py`` of your own checkout of the
+official QKFormer repository) it also builds that model at the same size, T, class count and batch and
+times its train step (forward, cross-entropy, backward, AdamW, ``reset_net``) and no-grad eval step in
+this process, with AMP for 16-bit rows on CUDA, and prints the measured ratio.
 ``yolo``: the detection step (YOLOv5 loss, SGD with accumulation, EMA) on random 20-class batches and, as
 eval, the jitted model + decode + NMS; it needs neither OpenCV nor a dataset. It then times the host
-pipeline that feeds training (mosaic, affine, HSV, flip on the worker threads of ``snnjax.tasks.detection.data``) on
-synthetic images, when OpenCV is installed, to show whether it keeps up with the device.
+pipeline that feeds training (mosaic, affine, HSV, flip on the worker threads of
+``snnjax.tasks.detection.data``) on synthetic images, when OpenCV is installed.
+
+Every row reports the first call apart (for a jitted step: compilation plus one run), the median step
+time, memory (XLA's analysis of the compiled step; the device's peak where the backend reports it) and,
+for jitted steps, the FLOP/s and bytes/s achieved by XLA's cost analysis of the step, as a share of the
+device's limits where they are known. ``--json PATH`` writes every row as JSON too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import json
 import os
 import statistics
+import sys
 import time
-from collections.abc import Callable
-from typing import NamedTuple
+import types
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +57,24 @@ from snnjax.neurons import lif
 from snnjax.surrogate import Sigmoid
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+BACKENDS = ("torch", "cupy")
+
+# Spec-sheet dense peaks, matched in this order by substring of ``device_kind``: (16-bit tensor-core
+# FLOP/s, TF32 tensor-core FLOP/s (JAX's default float32 matmul precision there), memory bytes/s).
+DEVICE_LIMITS = (
+    ("H200", 989e12, 495e12, 4.8e12),
+    ("H100 PCIe", 756e12, 378e12, 2.0e12),
+    ("H100 NVL", 835e12, 418e12, 3.9e12),
+    ("H100", 989e12, 495e12, 3.35e12),
+)
+
+
+def device_limits(device_kind: str, dtype: str) -> tuple[float, float] | None:
+    """(peak FLOP/s for ``dtype``, peak bytes/s) of a device in ``DEVICE_LIMITS``; None for others (CPUs)."""
+    for name, half, tf32, bandwidth in DEVICE_LIMITS:
+        if name in device_kind:
+            return (tf32 if dtype == "float32" else half), bandwidth
+    return None
 
 
 def time_it(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
@@ -61,98 +95,29 @@ def device_peak_bytes() -> int | None:
     return stats.get("peak_bytes_in_use")
 
 
-def snnjax_lif_step(T: int, N: int, dtype) -> Callable[[], object]:
-    """A closure running one jitted LIF forward + backward over [T, N]."""
-    key_x, key_g = jax.random.split(jax.random.PRNGKey(0))
-    x = (jax.random.uniform(key_x, (T, N), jnp.float32) * 2.5).astype(dtype)
-    g = jax.random.normal(key_g, (T, N), jnp.float32).astype(dtype)
-    neuron = lambda x: lif(x, tau=2.0, v_reset=0.0, detach_reset=True, surrogate=Sigmoid())
+class Step(NamedTuple):
+    """One step to time: ``run()`` calls it once and blocks until done; for a jitted step, ``lower()``
+    lowers it on the arguments of its next call (None for other code)."""
 
-    @jax.jit
-    def forward_backward(x, g):
-        spikes, vjp = jax.vjp(neuron, x)
-        return spikes, vjp(g)[0]
-
-    return lambda: jax.block_until_ready(forward_backward(x, g))
+    run: Callable[[], object]
+    lower: Callable[[], Any] | None = None
 
 
-def spikingjelly_lif_step(T: int, N: int, dtype: str) -> tuple[Callable[[], object], str] | None:
-    """The same pass with SpikingJelly's multi-step LIFNode, or None when it is not installed."""
-    try:
-        import torch
-        from spikingjelly.activation_based import neuron, surrogate
-    except ImportError:
-        return None
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(os.cpu_count() or 1)
-    tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    node = neuron.LIFNode(
-        tau=2.0, v_reset=0.0, detach_reset=True, surrogate_function=surrogate.Sigmoid(), step_mode="m"
-    ).to(device)
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    x = (torch.rand(T, N, generator=gen) * 2.5).to(device, tdtype).requires_grad_()
-    g = torch.randn(T, N, generator=gen).to(device, tdtype)
+class Measured(NamedTuple):
+    """One step's first call and median later call (seconds), with XLA's FLOPs, bytes accessed and memory
+    footprint of the compiled step, and the device's peak bytes (None where unknown)."""
 
-    def step():
-        x.grad = None
-        node.reset()
-        node(x).backward(g)
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    return step, f"torch {torch.__version__} on {device}"
+    first_call_s: float
+    step_s: float
+    flops: float | None = None
+    bytes_accessed: float | None = None
+    memory_bytes: int | None = None
+    device_peak_bytes: int | None = None
 
 
-def bench_lif(args: argparse.Namespace) -> None:
-    elements = args.T * args.N
-    itemsize = np.dtype(DTYPES[args.dtype]).itemsize
-    rows = [
-        (
-            "snnjax",
-            f"jax {jax.__version__} on {jax.devices()[0].platform}",
-            time_it(snnjax_lif_step(args.T, args.N, DTYPES[args.dtype]), args.repeats),
-            device_peak_bytes(),
-        )
-    ]
-    reference = spikingjelly_lif_step(args.T, args.N, args.dtype)
-    if reference is None:
-        print("SpikingJelly not installed: snnjax only (pip install torch spikingjelly to compare)")
-    else:
-        step, where = reference
-        rows.append(("SpikingJelly", where, time_it(step, args.repeats), None))
-    print(f"\nLIF forward+backward, T={args.T}, N={args.N:,}, {args.dtype}, median of {args.repeats}\n")
-    print("| implementation | backend | time (ms) | elements/s | effective GB/s | peak device memory |")
-    print("|---|---|---|---|---|---|")
-    for name, where, seconds, peak in rows:
-        peak_text = f"{peak / 2**30:.2f} GiB" if peak else "n/a"
-        print(
-            f"| {name} | {where} | {seconds * 1e3:.2f} | {elements / seconds:.3g} | "
-            f"{4 * elements * itemsize / seconds / 1e9:.1f} | {peak_text} |"
-        )
-    if len(rows) == 2:
-        print(f"\nsnnjax is {rows[1][2] / rows[0][2]:.2f}× SpikingJelly's throughput")
-
-
-# The official QKFormer code on one H200 (PyTorch 2.11 + SpikingJelly CuPy, AMP fp16, T=4, 32×32; docs/performance.md
-# §1): (model, batch) -> (train img/s, eval img/s, peak GiB).
-QKFORMER_REFERENCE = {
-    ("3-256", 64): (1807, 4254, 4.4),
-    ("4-384", 64): (1419, 3485, 7.3),
-    ("3-256", 256): (3444, 10728, 17.3),
-}
-
-
-class StepTimer(NamedTuple):
-    """One configuration's timed closures and the train step's compiled memory footprint."""
-
-    train_once: Callable[[], None]
-    eval_once: Callable[[], None]
-    memory_bytes: int | None
-
-
-def compiled_bytes(jitted, *args) -> int | None:
-    """Bytes a compiled step holds at its peak, from XLA's memory analysis (None if unavailable)."""
-    analysis = jitted.lower(*args).compile().memory_analysis()
+def footprint(analysis) -> int | None:
+    """Bytes a compiled step holds at its peak, from XLA's memory analysis: arguments + outputs +
+    temporaries − aliased (None if unavailable)."""
     if analysis is None:
         return None
     return (
@@ -163,31 +128,279 @@ def compiled_bytes(jitted, *args) -> int | None:
     )
 
 
+def measure(step: Step, repeats: int, device_peak: Callable[[], int | None] = device_peak_bytes) -> Measured:
+    """Times ``step``'s first call apart from the median of ``repeats`` later calls (after one more warm-up
+    call); a jitted step adds its compiled cost and memory analysis (the first call's compilation is reused)."""
+    start = time.perf_counter()
+    step.run()
+    first_call_s = time.perf_counter() - start
+    step_s = time_it(step.run, repeats, warmup=1)
+    if step.lower is None:
+        return Measured(first_call_s, step_s, device_peak_bytes=device_peak())
+    compiled = step.lower().compile()
+    cost = compiled.cost_analysis()
+    cost = (cost[0] if cost else {}) if isinstance(cost, list) else (cost or {})
+    return Measured(
+        first_call_s,
+        step_s,
+        cost.get("flops"),
+        cost.get("bytes accessed"),
+        footprint(compiled.memory_analysis()),
+        device_peak(),
+    )
+
+
+def phase_fields(phase: str, measured: Measured, items: int, limits: tuple[float, float] | None) -> dict:
+    """A row's JSON fields for one timed step, prefixed ``<phase>_``: ``items`` (images or elements) per
+    second and, where XLA's cost is known, achieved FLOP/s and bytes/s and their shares of ``limits``."""
+    flop_rate = measured.flops / measured.step_s if measured.flops else None
+    byte_rate = measured.bytes_accessed / measured.step_s if measured.bytes_accessed else None
+    fields = {
+        **measured._asdict(),
+        "step_ms": measured.step_s * 1e3,
+        "per_s": items / measured.step_s,
+        "flop_per_s": flop_rate,
+        "bytes_per_s": byte_rate,
+        "flop_share": flop_rate / limits[0] if flop_rate and limits else None,
+        "bandwidth_share": byte_rate / limits[1] if byte_rate and limits else None,
+    }
+    return {f"{phase}_{name}": value for name, value in fields.items()}
+
+
+def si(value: float | None, unit: str) -> str:
+    """``value`` with an SI prefix (``12.3 GFLOP/s``), or ``n/a``."""
+    if value is None:
+        return "n/a"
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def achieved(row: dict, phase: str, kind: str) -> str:
+    """A row's achieved FLOP/s (``kind="flop"``) or bytes/s (``"bandwidth"``) with its share of the limit."""
+    rate = row[f"{phase}_flop_per_s" if kind == "flop" else f"{phase}_bytes_per_s"]
+    if rate is None:
+        return "n/a"
+    share = row[f"{phase}_{kind}_share"]
+    return si(rate, "FLOP/s" if kind == "flop" else "B/s") + (
+        f" ({share:.1%})" if share is not None else " (limit n/a)"
+    )
+
+
+def memory_text(row: dict, phase: str) -> str:
+    """``XLA footprint / device peak`` in GiB, each ``n/a`` where unknown."""
+    return " / ".join(
+        f"{row[f'{phase}_{name}'] / 2**30:.2f}" if row[f"{phase}_{name}"] is not None else "n/a"
+        for name in ("memory_bytes", "device_peak_bytes")
+    )
+
+
+def write_json(path: str, args: argparse.Namespace, rows: list[dict]) -> None:
+    """Writes the run's device, arguments and every row (ours and the reference's) to ``path``."""
+    device = jax.devices()[0]
+    payload = {
+        "benchmark": args.benchmark,
+        "device_kind": device.device_kind,
+        "platform": device.platform,
+        "jax": jax.__version__,
+        "arguments": {name: value for name, value in vars(args).items() if name != "run"},
+        "rows": rows,
+    }
+    with open(path, "w") as file:
+        json.dump(payload, file, indent=1)
+    print(f"\nwrote {len(rows)} rows to {path}")
+
+
+class SpikingJelly(NamedTuple):
+    """The installed SpikingJelly in one of its module layouts: ``layout`` is ``spikingjelly.activation_based``
+    (``neuron.LIFNode(step_mode="m")``) or the older ``spikingjelly.clock_driven``
+    (``neuron.MultiStepLIFNode``)."""
+
+    layout: str
+    version: str
+    neuron: types.ModuleType
+    surrogate: types.ModuleType
+    reset_net: Callable[[Any], None]
+
+    def multi_step(self, name: str, backend: str | None) -> Callable[..., Any]:
+        """A constructor of the multi-step neuron ``name`` (``"LIF"``, ``"ParametricLIF"``) taking the
+        neuron's keywords; any ``backend`` keyword is replaced by ``backend`` where the class has that option."""
+        clock_driven = self.layout.endswith("clock_driven")
+
+        def build(*args, **kwargs):
+            cls = getattr(self.neuron, f"MultiStep{name}Node" if clock_driven else f"{name}Node")
+            kwargs.pop("backend", None)
+            if backend is not None and self.has_backends(cls):
+                kwargs["backend"] = backend
+            return cls(*args, **kwargs) if clock_driven else cls(*args, step_mode="m", **kwargs)
+
+        return build
+
+    @staticmethod
+    def has_backends(cls: type) -> bool:
+        """Whether the neuron class takes a ``backend`` (releases from 2.0 pick the kernel by device)."""
+        return "backend" in inspect.signature(cls).parameters
+
+    def describe(self, backend: str | None) -> str:
+        """The version, layout and LIF backend, for the tables."""
+        lif_class = self.neuron.MultiStepLIFNode if self.layout.endswith("clock_driven") else self.neuron.LIFNode
+        kernel = f"backend={backend}" if self.has_backends(lif_class) else "kernel chosen by SpikingJelly per device"
+        return f"SpikingJelly {self.version} {self.layout}, {kernel}"
+
+
+SPIKINGJELLY_LAYOUTS = ("spikingjelly.activation_based", "spikingjelly.clock_driven")
+
+
+def find_spikingjelly() -> SpikingJelly | None:
+    """The installed SpikingJelly in the first layout of ``SPIKINGJELLY_LAYOUTS`` that imports; None without one."""
+    for layout in SPIKINGJELLY_LAYOUTS:
+        try:
+            neuron, functional, surrogate = (
+                importlib.import_module(f"{layout}.{name}") for name in ("neuron", "functional", "surrogate")
+            )
+        except ImportError:
+            continue
+        try:
+            version = importlib.metadata.version("spikingjelly")
+        except importlib.metadata.PackageNotFoundError:
+            version = "(version unknown)"
+        return SpikingJelly(layout, version, neuron, surrogate, functional.reset_net)
+    return None
+
+
+NO_SPIKINGJELLY = (
+    "SpikingJelly is not installed (neither spikingjelly.activation_based nor spikingjelly.clock_driven imports)"
+)
+
+
+def default_backend(torch) -> str:
+    """SpikingJelly's CuPy kernels on CUDA when CuPy is installed, else its PyTorch code."""
+    return "cupy" if torch.cuda.is_available() and importlib.util.find_spec("cupy") else "torch"
+
+
+def snnjax_lif_step(T: int, N: int, dtype) -> Step:
+    """One jitted LIF forward + backward over [T, N]."""
+    key_x, key_g = jax.random.split(jax.random.PRNGKey(0))
+    x = (jax.random.uniform(key_x, (T, N), jnp.float32) * 2.5).astype(dtype)
+    g = jax.random.normal(key_g, (T, N), jnp.float32).astype(dtype)
+    neuron = lambda x: lif(x, tau=2.0, v_reset=0.0, detach_reset=True, surrogate=Sigmoid())
+
+    @jax.jit
+    def forward_backward(x, g):
+        spikes, vjp = jax.vjp(neuron, x)
+        return spikes, vjp(g)[0]
+
+    return Step(lambda: jax.block_until_ready(forward_backward(x, g)), lambda: forward_backward.lower(x, g))
+
+
+def spikingjelly_lif_step(T: int, N: int, dtype: str, backend: str | None) -> tuple[Step, str, Callable] | None:
+    """The same pass with SpikingJelly's multi-step LIF (``backend`` None: ``default_backend``), its
+    description and a reader of the device's peak bytes; None when SpikingJelly is not installed."""
+    sj = find_spikingjelly()
+    if sj is None:
+        return None
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    backend = backend or default_backend(torch)
+    torch.set_num_threads(os.cpu_count() or 1)
+    tdtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    node = sj.multi_step("LIF", backend)(
+        tau=2.0, v_reset=0.0, detach_reset=True, surrogate_function=sj.surrogate.Sigmoid()
+    ).to(device)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = (torch.rand(T, N, generator=gen) * 2.5).to(device, tdtype).requires_grad_()
+    g = torch.randn(T, N, generator=gen).to(device, tdtype)
+
+    def step():
+        x.grad = None
+        sj.reset_net(node)
+        node(x).backward(g)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return Step(step), f"torch {torch.__version__} on {device}, {sj.describe(backend)}", torch_peak_bytes(torch)
+
+
+def torch_peak_bytes(torch) -> Callable[[], int | None]:
+    """A reader of PyTorch's peak CUDA allocation (None on the CPU)."""
+    return torch.cuda.max_memory_allocated if torch.cuda.is_available() else lambda: None
+
+
+def bench_lif(args: argparse.Namespace) -> None:
+    elements = args.T * args.N
+    itemsize = np.dtype(DTYPES[args.dtype]).itemsize
+    limits = device_limits(jax.devices()[0].device_kind, args.dtype)
+    steps = [
+        (
+            "snnjax",
+            f"jax {jax.__version__} on {jax.devices()[0].platform}",
+            snnjax_lif_step(args.T, args.N, DTYPES[args.dtype]),
+            device_peak_bytes,
+        )
+    ]
+    reference = spikingjelly_lif_step(args.T, args.N, args.dtype, args.backend)
+    if reference is None:
+        print(f"{NO_SPIKINGJELLY}: snnjax only (pip install torch spikingjelly to compare)")
+    else:
+        steps.append(("SpikingJelly", reference[1], reference[0], reference[2]))
+    rows = []
+    for name, backend, step, peak in steps:
+        measured = measure(step, args.repeats, peak)
+        row = {"implementation": name, "backend": backend, **phase_fields("pass", measured, elements, limits)}
+        row["effective_bytes_per_s"] = 4 * elements * itemsize / measured.step_s
+        rows.append(row)
+    print(f"\nLIF forward+backward, T={args.T}, N={args.N:,}, {args.dtype}, median of {args.repeats}\n")
+    print(
+        "| implementation | backend | first call (s) | time (ms) | elements/s | effective GB/s | FLOP/s (of peak) "
+        "| bytes/s (of peak) | memory GiB: XLA / device peak |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['implementation']} | {row['backend']} | {row['pass_first_call_s']:.2f} | "
+            f"{row['pass_step_ms']:.2f} | {row['pass_per_s']:.3g} | {row['effective_bytes_per_s'] / 1e9:.1f} | "
+            f"{achieved(row, 'pass', 'flop')} | {achieved(row, 'pass', 'bandwidth')} | {memory_text(row, 'pass')} |"
+        )
+    if len(rows) == 2:
+        print(f"\nsnnjax is {rows[0]['pass_per_s'] / rows[1]['pass_per_s']:.2f}× SpikingJelly's throughput")
+    if args.json:
+        write_json(args.json, args, rows)
+
+
+class StepPair(NamedTuple):
+    """One configuration's train and eval steps."""
+
+    train: Step
+    eval: Step
+
+
 def one_epoch_of_batches(batch_size: int) -> dict:
     """The loop settings of a timed task: one epoch, ``batch_size`` for training and evaluation, no bars."""
     return {"loop.epochs": 1, "loop.batch_size": batch_size, "loop.eval_batch_size": batch_size, "loop.progress": False}
 
 
-def task_timer(task, evaluate: Callable) -> StepTimer:
-    """Times ``task``'s real train step (``snnjax.engine.loop.Trainer``) on its first batch, and
-    ``evaluate(variables, key)`` (which must block until done)."""
+def task_steps(task, make_eval: Callable[[Callable[[], dict], jax.Array], Step]) -> StepPair:
+    """``task``'s real train step (``snnjax.engine.loop.Trainer``) on its first batch, and the eval step that
+    ``make_eval(variables, key)`` builds, ``variables()`` giving the current evaluation variables."""
     from snnjax.engine.loop import Trainer
 
     trainer = Trainer(task)
     key = jax.random.key_data(jax.random.key(0))
     state = trainer.init(key)
     batch = next(task.train_batches(0, key))
-    memory = compiled_bytes(trainer.train_step, state, batch)
 
     def train_once():
         nonlocal state
         state, metrics = trainer.train_step(state, batch)
         jax.block_until_ready(metrics)
 
-    return StepTimer(train_once, lambda: evaluate(state.eval_variables, key), memory)
+    train = Step(train_once, lambda: trainer.train_step.lower(state, batch))
+    return StepPair(train, make_eval(lambda: state.eval_variables, key))
 
 
-def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
+def qkformer_steps(model: str, batch_size: int, dtype: str, T: int) -> StepPair:
     """The CIFAR task on random 32×32 images (direct encoding, standard LIF, no augmentation); eval is one
     step of its evaluator (forward, loss, accuracy and firing-rate sums)."""
     from snnjax.engine.sharding import make_mesh
@@ -202,6 +415,7 @@ def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
             "model.name": model,
             "model.spiking.encoding": "direct",
             "model.spiking.neuron": "lif",
+            "model.spiking.T": T,
             "model.dtype": dtype,
             "data.augment": "none",
             "data.label_smoothing": 0.0,
@@ -212,20 +426,24 @@ def qkformer_timer(model: str, batch_size: int, dtype: str) -> StepTimer:
     )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2 * batch_size, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, (2 * batch_size,), dtype=np.int32)
-    data = ClassificationData(images, labels, images, labels, 10, CIFAR_MEAN, CIFAR_STD, "random")
+    labels = rng.integers(0, CIFAR_CLASSES, (2 * batch_size,), dtype=np.int32)
+    data = ClassificationData(images, labels, images, labels, CIFAR_CLASSES, CIFAR_MEAN, CIFAR_STD, "random")
     mesh = make_mesh(config.loop)
-    task = classification.ClassificationTask(config, data, build_model(config.model, 10), mesh)
+    task = classification.ClassificationTask(config, data, build_model(config.model, CIFAR_CLASSES), mesh)
     evaluator, eval_batch = task.evaluators[0], next(task.eval_batches())
 
-    def evaluate(variables, key):
-        totals = evaluator.zeros(variables, eval_batch, key)
-        jax.block_until_ready(evaluator.step(totals, variables, eval_batch, key))
+    def make_eval(variables, key):
+        def arguments():
+            return evaluator.zeros(variables(), eval_batch, key), variables(), eval_batch, key
 
-    return task_timer(task, evaluate)
+        return Step(
+            lambda: jax.block_until_ready(evaluator.step(*arguments())), lambda: evaluator.step.lower(*arguments())
+        )
+
+    return task_steps(task, make_eval)
 
 
-VOC_CLASSES, BOXES_PER_IMAGE = 20, 8
+CIFAR_CLASSES, VOC_CLASSES, BOXES_PER_IMAGE = 10, 20, 8
 
 
 class RandomDetectionData:
@@ -254,7 +472,7 @@ class RandomDetectionData:
         yield self.batch
 
 
-def yolo_timer(img_size: int, batch_size: int, dtype: str, mode: str = "snn") -> StepTimer:
+def yolo_steps(img_size: int, batch_size: int, dtype: str, mode: str = "snn") -> StepPair:
     """The detection task's train step (YOLOv5 loss, SGD with accumulation, EMA) and, as eval, the jitted
     model + decode + NMS, for 20 classes on random images (phase encoding, learnable LIF, T=4)."""
     from snnjax.engine.sharding import global_batch, make_mesh
@@ -275,7 +493,14 @@ def yolo_timer(img_size: int, batch_size: int, dtype: str, mode: str = "snn") ->
     task = detection.DetectionTask(config, data, build_model(config.model, VOC_CLASSES), mesh)
     images = global_batch({"image": data.batch["image"]}, mesh)["image"]
     detect = jax.jit(task.evaluators[0].detect)
-    return task_timer(task, lambda variables, key: jax.block_until_ready(detect(variables, images, key)))
+
+    def make_eval(variables, key):
+        return Step(
+            lambda: jax.block_until_ready(detect(variables(), images, key)),
+            lambda: detect.lower(variables(), images, key),
+        )
+
+    return task_steps(task, make_eval)
 
 
 def host_pipeline_rate(img_size: int, batch_size: int, batches: int) -> tuple[float, int] | None:
@@ -300,35 +525,196 @@ def host_pipeline_rate(img_size: int, batch_size: int, batches: int) -> tuple[fl
     return count / (time.perf_counter() - start), data.num_workers
 
 
-def bench_models(args: argparse.Namespace) -> None:
-    on_gpu = jax.devices()[0].platform == "gpu"
-    sizes = args.models if args.benchmark == "qkformer" else args.img_sizes
-    title = "QKFormer, 32×32, T=4" if args.benchmark == "qkformer" else f"spiking YOLOv5n ({args.mode}), T=4"
-    print(f"{title} on {jax.devices()[0].device_kind} ({len(jax.devices())} device(s)), median of {args.steps} steps\n")
+@contextlib.contextmanager
+def official_neurons(sj: SpikingJelly, backend: str | None) -> Iterator[None]:
+    """While open, ``spikingjelly.clock_driven.neuron`` (what the official model file imports) is a stand-in
+    whose multi-step LIF and parametric LIF come from ``sj`` in its own layout, built with ``backend`` (the
+    file asks for CuPy everywhere)."""
+    neuron = types.ModuleType("spikingjelly.clock_driven.neuron")
+    neuron.MultiStepLIFNode = sj.multi_step("LIF", backend)
+    neuron.MultiStepParametricLIFNode = sj.multi_step("ParametricLIF", backend)
+    package = types.ModuleType("spikingjelly.clock_driven")
+    package.__path__, package.neuron = [], neuron
+    stand_ins = {package.__name__: package, neuron.__name__: neuron}
+    saved = {name: sys.modules[name] for name in stand_ins if name in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        yield
+    finally:
+        for name in stand_ins:
+            if name in saved:
+                sys.modules[name] = saved[name]
+            else:
+                del sys.modules[name]
+
+
+class Official(NamedTuple):
+    """The official QKFormer CIFAR model file, imported, and how its steps run: PyTorch's ``device``,
+    SpikingJelly ``sj`` with ``backend``, AMP in ``amp`` for 16-bit rows."""
+
+    module: types.ModuleType
+    sj: SpikingJelly
+    backend: str
+    amp: str
+    torch: types.ModuleType
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.torch.cuda.is_available() else "cpu"
+
+    def describe(self, dtype: str) -> str:
+        precision = f"AMP {self.amp}" if dtype != "float32" else "float32"
+        torch = f"torch {self.torch.__version__} on {self.device}"
+        return f"official QKFormer, {torch}, {precision}, {self.sj.describe(self.backend)}"
+
+    def steps(self, size: str, batch_size: int, dtype: str, T: int) -> StepPair:
+        """The official model at ``size`` ("L-D": depth L, embed_dims D, otherwise the arguments of the official
+        train.py) on random 32×32 images: train is forward, cross-entropy, backward and AdamW, then
+        ``reset_net`` as the official loop does; eval is a no-grad forward, then ``reset_net``. 16-bit
+        ``dtype`` runs under AMP in ``amp`` (with a gradient scaler for float16)."""
+        torch = self.torch
+        depth, dim = (int(part) for part in size.split("-"))
+        model = self.module.QKFormer(
+            pretrained=False,
+            drop_rate=0.0,
+            drop_path_rate=0.2,
+            img_size_h=32,
+            img_size_w=32,
+            patch_size=4,
+            embed_dims=dim,
+            num_heads=8,
+            mlp_ratios=4,
+            in_channels=3,
+            num_classes=CIFAR_CLASSES,
+            qkv_bias=False,
+            depths=depth,
+            sr_ratios=1,
+            T=T,
+        ).to(self.device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.06)
+        gen = torch.Generator().manual_seed(0)
+        images = torch.randn(batch_size, 3, 32, 32, generator=gen).to(self.device)
+        labels = torch.randint(0, CIFAR_CLASSES, (batch_size,), generator=gen).to(self.device)
+        half = dtype != "float32"
+        scaler = torch.amp.GradScaler(self.device, enabled=half and self.amp == "float16")
+
+        def autocast():
+            return torch.autocast(self.device, dtype=getattr(torch, self.amp), enabled=half)
+
+        def finish():
+            self.sj.reset_net(model)
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+
+        def train_once():
+            model.train()
+            with autocast():
+                loss = torch.nn.functional.cross_entropy(model(images), labels)
+            optimizer.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            finish()
+
+        def eval_once():
+            model.eval()
+            with torch.no_grad(), autocast():
+                model(images)
+            finish()
+
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        return StepPair(Step(train_once), Step(eval_once))
+
+
+def load_official(path: str, backend: str | None, amp: str) -> Official:
+    """Imports the official QKFormer ``model.py`` at ``path`` as a module, its neurons from the installed
+    SpikingJelly (``official_neurons``); ``backend`` None picks ``default_backend``. Exits with one line
+    naming the flag when torch, SpikingJelly or a module the file imports is missing."""
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("--official_model: needs torch, which is not installed (pip install torch)") from None
+    sj = find_spikingjelly()
+    if sj is None:
+        raise SystemExit(f"--official_model: needs SpikingJelly; {NO_SPIKINGJELLY} (pip install spikingjelly)")
+    backend = backend or default_backend(torch)
+    if backend == "cupy" and not torch.cuda.is_available():
+        raise SystemExit("--official_backend: got 'cupy' without a CUDA device; accepted here: torch")
+    torch.set_num_threads(os.cpu_count() or 1)
+    spec = importlib.util.spec_from_file_location("official_qkformer_model", path)
+    module = importlib.util.module_from_spec(spec)
+    with official_neurons(sj, backend):
+        try:
+            spec.loader.exec_module(module)
+        except ModuleNotFoundError as error:
+            raise SystemExit(f"--official_model: {path} imports {error.name!r}, which is not installed") from None
+    if not callable(getattr(module, "QKFormer", None)):
+        raise SystemExit(f"--official_model: got {path!r}; accepted: a file defining QKFormer (cifar10/model.py)")
+    return Official(module, sj, backend, amp, torch)
+
+
+def model_row(
+    implementation: str, size, batch_size: int, dtype: str, steps: StepPair, repeats: int, peak: Callable
+) -> dict:
+    """Measures one configuration's train and eval steps into a row."""
+    limits = device_limits(jax.devices()[0].device_kind, dtype)
+    row = {"implementation": implementation, "size": size, "batch_size": batch_size, "dtype": dtype}
+    for phase, step in steps._asdict().items():
+        row.update(phase_fields(phase, measure(step, repeats, peak), batch_size, limits))
+    return row
+
+
+def print_model_row(row: dict) -> None:
     print(
-        "| model / size | batch | dtype | train img/s | train step (ms) | eval img/s | train memory (GiB) | "
-        "reference train / eval img/s, GiB |"
+        f"| {row['size']} | {row['batch_size']} | {row['dtype']} | {row['train_per_s']:.1f} | "
+        f"{row['train_step_ms']:.1f} | {row['eval_per_s']:.1f} | {row['eval_step_ms']:.1f} | "
+        f"{row['train_first_call_s']:.2f} / {row['eval_first_call_s']:.2f} | {memory_text(row, 'train')} | "
+        f"{achieved(row, 'train', 'flop')} | {achieved(row, 'train', 'bandwidth')} | "
+        f"{achieved(row, 'eval', 'flop')} | {achieved(row, 'eval', 'bandwidth')} | {row['implementation']} |",
+        flush=True,
     )
-    print("|---|---|---|---|---|---|---|---|")
+
+
+def bench_models(args: argparse.Namespace) -> None:
+    qkformer = args.benchmark == "qkformer"
+    official = (
+        load_official(args.official_model, args.official_backend, args.official_amp)
+        if qkformer and args.official_model
+        else None
+    )
+    device = jax.devices()[0]
+    sizes = args.models if qkformer else args.img_sizes
+    title = f"QKFormer, 32×32, T={args.T}" if qkformer else f"spiking YOLOv5n ({args.mode}), T=4"
+    print(f"{title} on {device.device_kind} ({len(jax.devices())} device(s)), median of {args.steps} steps\n")
+    if qkformer and official is None:
+        print(
+            "no reference measured: pass --official_model PATH/cifar10/model.py to time the official model here "
+            "(the official code's stored H200 figures are documentation only: docs/performance.md §1)\n"
+        )
+    print(
+        "| model / size | batch | dtype | train img/s | train step (ms) | eval img/s | eval step (ms) | "
+        "first call train / eval (s) | train memory GiB: XLA / device peak | train FLOP/s (of peak) | "
+        "train bytes/s (of peak) | eval FLOP/s (of peak) | eval bytes/s (of peak) | implementation |"
+    )
+    print("|---" * 14 + "|")
+    ours = f"snnjax, jax {jax.__version__} on {device.platform}"
+    rows = []
     for size in sizes:
         for batch_size in args.batch_sizes:
             for dtype in args.dtypes:
-                timer = (
-                    qkformer_timer(size, batch_size, dtype)
-                    if args.benchmark == "qkformer"
-                    else yolo_timer(size, batch_size, dtype, args.mode)
+                steps = (
+                    qkformer_steps(size, batch_size, dtype, args.T)
+                    if qkformer
+                    else yolo_steps(size, batch_size, dtype, args.mode)
                 )
-                train_s = time_it(timer.train_once, args.steps, warmup=1)
-                eval_s = time_it(timer.eval_once, args.steps, warmup=1)
-                ref = QKFORMER_REFERENCE.get((size, batch_size)) if on_gpu else None
-                ref_text = f"{ref[0]} / {ref[1]}, {ref[2]}" if ref else "n/a"
-                mem_text = f"{timer.memory_bytes / 2**30:.2f}" if timer.memory_bytes is not None else "n/a"
-                print(
-                    f"| {size} | {batch_size} | {dtype} | {batch_size / train_s:.1f} | {train_s * 1e3:.1f} | "
-                    f"{batch_size / eval_s:.1f} | {mem_text} | {ref_text} |",
-                    flush=True,
-                )
-    if args.benchmark == "yolo":
+                rows.append(model_row(ours, size, batch_size, dtype, steps, args.steps, device_peak_bytes))
+                print_model_row(rows[-1])
+                if official is not None:
+                    rows.extend(official_rows(official, rows[-1], args))
+    if official is not None:
+        print_ratios(rows)
+    if not qkformer:
         for size in sizes:
             rate = host_pipeline_rate(size, max(args.batch_sizes), args.steps)
             print(
@@ -338,6 +724,35 @@ def bench_models(args: argparse.Namespace) -> None:
                     if rate is None
                     else f"{rate[0]:.0f} training img/s on {rate[1]} threads"
                 )
+            )
+    if args.json:
+        write_json(args.json, args, rows)
+
+
+def official_rows(official: Official, ours: dict, args: argparse.Namespace) -> list[dict]:
+    """The official model's row for the configuration of our row ``ours`` (none for 16-bit rows off CUDA,
+    where AMP is not what the official code runs)."""
+    size, batch_size, dtype = ours["size"], ours["batch_size"], ours["dtype"]
+    if dtype != "float32" and official.device != "cuda":
+        print(f"| {size} | {batch_size} | {dtype} | not measured: the official model's AMP runs on CUDA only |")
+        return []
+    steps = official.steps(size, batch_size, dtype, args.T)
+    row = model_row(
+        official.describe(dtype), size, batch_size, dtype, steps, args.steps, torch_peak_bytes(official.torch)
+    )
+    print_model_row(row)
+    return [row]
+
+
+def print_ratios(rows: list[dict]) -> None:
+    """snnjax's img/s over the official model's, for every configuration measured by both."""
+    print("\nsnnjax / official img/s (measured here, same shapes):")
+    for ours, reference in zip(rows, rows[1:]):
+        if ours["implementation"].startswith("snnjax") and reference["implementation"].startswith("official"):
+            print(
+                f"  {ours['size']}, batch {ours['batch_size']}, {ours['dtype']}: "
+                f"train {ours['train_per_s'] / reference['train_per_s']:.2f}×, "
+                f"eval {ours['eval_per_s'] / reference['eval_per_s']:.2f}×"
             )
 
 
@@ -349,25 +764,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--N", type=int, default=16_777_216, help="neurons per time step (default 16.8M)")
     p.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="SpikingJelly's LIF backend (default: cupy on CUDA if installed, else torch)",
+    )
     p.set_defaults(run=bench_lif)
-    q = sub.add_parser("qkformer", help="QKFormer CIFAR train/eval throughput")
+    q = sub.add_parser("qkformer", help="QKFormer CIFAR train/eval throughput, with the official model's")
     q.add_argument("--models", nargs="+", default=["3-256", "4-384"])
     q.add_argument("--batch_sizes", nargs="+", type=int, default=[64, 256])
     q.add_argument("--dtypes", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
-    q.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after one warm-up)")
+    q.add_argument("--T", type=int, default=4, help="time steps of both models")
+    q.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after the first call)")
+    q.add_argument(
+        "--official_model", metavar="PATH", help="cifar10/model.py of your checkout of the official QKFormer code"
+    )
+    q.add_argument(
+        "--official_backend",
+        choices=BACKENDS,
+        help="SpikingJelly backend of the official model (default: cupy on CUDA if installed, else torch)",
+    )
+    q.add_argument(
+        "--official_amp",
+        choices=("float16", "bfloat16"),
+        default="float16",
+        help="the official model's AMP type on our bfloat16 rows (CUDA; default float16, as the official code)",
+    )
     q.set_defaults(run=bench_models)
     y = sub.add_parser("yolo", help="spiking YOLOv5n train/eval (model + NMS) throughput")
     y.add_argument("--img_sizes", nargs="+", type=int, default=[320])
     y.add_argument("--batch_sizes", nargs="+", type=int, default=[24, 64])
     y.add_argument("--dtypes", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
     y.add_argument("--mode", choices=("snn", "ann"), default="snn")
-    y.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after one warm-up)")
+    y.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after the first call)")
     y.set_defaults(run=bench_models)
+    for subparser in (p, q, y):
+        subparser.add_argument("--json", metavar="PATH", help="also write every row (ours and the reference's) here")
     args = parser.parse_args(argv)
-    names = ("T", "N", "repeats") if args.benchmark == "lif" else ("steps",)
+    names = {"lif": ("T", "N", "repeats"), "qkformer": ("T", "steps"), "yolo": ("steps",)}[args.benchmark]
     check_args(parser, args, {name: integer(1) for name in names})
     if args.benchmark != "lif":
         check_args(parser, args, {"batch_sizes": Accepts(lambda v: min(v) >= 1, "ints >= 1")})
+    if args.benchmark == "qkformer":
+        accepts = Accepts(lambda v: v is None or os.path.isfile(v), "the path of an existing file (cifar10/model.py)")
+        check_args(parser, args, {"official_model": accepts})
     return args
 
 

@@ -1,5 +1,8 @@
 """The benchmark and init-gradient scripts run on tiny sizes and print their tables (no timing is asserted)."""
 
+import json
+import sys
+
 import numpy as np
 import pytest
 
@@ -54,3 +57,134 @@ def test_init_gradients_compares_bn_scales_with_the_ann(experiment, capsys):
 def test_init_gradients_rejects_bad_sizes(experiment):
     with pytest.raises(SystemExit):
         experiment("init_gradients").main(["--img_size", "40"])
+
+
+def fake_spikingjelly(monkeypatch, layout: str, lif_class: type, reset_calls: list) -> None:
+    """Installs a tiny ``spikingjelly.<layout>`` (neuron, functional, surrogate) in ``sys.modules``; the other
+    layout does not import. The neuron module's LIF is ``lif_class`` under the layout's class name;
+    ``reset_net`` appends to ``reset_calls``."""
+    import types
+
+    other = {"activation_based": "clock_driven", "clock_driven": "activation_based"}[layout]
+    package = types.ModuleType("spikingjelly")
+    package.__path__ = []
+    monkeypatch.setitem(sys.modules, "spikingjelly", package)
+    monkeypatch.setitem(sys.modules, f"spikingjelly.{other}", None)
+    sub = types.ModuleType(f"spikingjelly.{layout}")
+    sub.__path__ = []
+    monkeypatch.setitem(sys.modules, sub.__name__, sub)
+    names = {"neuron": ("MultiStepLIFNode" if layout == "clock_driven" else "LIFNode", lif_class)}
+    names["functional"] = ("reset_net", reset_calls.append)
+    names["surrogate"] = ("Sigmoid", object)
+    for name, (attribute, value) in names.items():
+        module = types.ModuleType(f"{sub.__name__}.{name}")
+        setattr(module, attribute, value)
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+
+
+class RecordingLIF:
+    def __init__(self, tau=2.0, detach_reset=False, backend="torch", **kwargs):
+        self.kwargs = {"tau": tau, "detach_reset": detach_reset, "backend": backend, **kwargs}
+
+
+@pytest.mark.parametrize("layout", ["activation_based", "clock_driven"])
+def test_spikingjelly_layout_chooser_builds_multi_step_lif_in_either_layout(experiment, monkeypatch, layout):
+    fake_spikingjelly(monkeypatch, layout, RecordingLIF, [])
+    sj = experiment("benchmark").find_spikingjelly()
+    assert sj.layout == f"spikingjelly.{layout}"
+    node = sj.multi_step("LIF", "torch")(tau=2.0, detach_reset=True, backend="cupy")
+    expected = {"tau": 2.0, "detach_reset": True, "backend": "torch"}
+    assert node.kwargs == (expected if layout == "clock_driven" else {**expected, "step_mode": "m"})
+    assert f"spikingjelly.{layout}, backend=torch" in sj.describe("torch")
+
+
+def test_missing_spikingjelly_is_reported(experiment, monkeypatch, capsys):
+    for layout in ("activation_based", "clock_driven"):
+        monkeypatch.setitem(sys.modules, f"spikingjelly.{layout}", None)
+    bench = experiment("benchmark")
+    assert bench.find_spikingjelly() is None
+    bench.main(["lif", "--T", "2", "--N", "64", "--repeats", "1"])
+    assert "SpikingJelly is not installed (neither spikingjelly.activation_based nor" in capsys.readouterr().out
+
+
+def test_lif_json_reports_first_call_apart_and_xla_cost(experiment, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "spikingjelly.activation_based", None)
+    monkeypatch.setitem(sys.modules, "spikingjelly.clock_driven", None)
+    path = tmp_path / "lif.json"
+    experiment("benchmark").main(["lif", "--T", "2", "--N", "64", "--repeats", "1", "--json", str(path)])
+    (row,) = json.loads(path.read_text())["rows"]
+    assert row["implementation"] == "snnjax" and row["pass_first_call_s"] > 0 and row["pass_step_ms"] > 0
+    assert row["pass_flops"] > 0 and row["pass_bytes_accessed"] > 0 and row["pass_flop_share"] is None
+
+
+# A stand-in for the official QKFormer cifar10/model.py: the same imports of the neuron, the same factory
+# name and keyword arguments, input [B, 3, H, W] repeated over T inside the model.
+STAND_IN_MODEL = """
+import torch
+import torch.nn as nn
+from spikingjelly.clock_driven.neuron import MultiStepLIFNode, MultiStepParametricLIFNode
+
+
+class Net(nn.Module):
+    def __init__(self, *, img_size_h, img_size_w, patch_size, embed_dims, num_heads, mlp_ratios, in_channels,
+                 num_classes, qkv_bias, depths, sr_ratios, T, drop_rate=0.0, drop_path_rate=0.0):
+        super().__init__()
+        self.T = T
+        self.conv = nn.Conv2d(in_channels, embed_dims, 3, padding=1)
+        self.lif = MultiStepLIFNode(tau=2.0, detach_reset=True, backend="cupy")
+        self.head = nn.Linear(embed_dims, num_classes)
+
+    def forward(self, x):
+        x = x.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
+        x = self.lif(self.conv(x.flatten(0, 1)).mean((2, 3)).reshape(self.T, x.shape[1], -1))
+        return self.head(x.mean(0))
+
+
+def QKFormer(pretrained=False, **kwargs):
+    return Net(**kwargs)
+"""
+
+
+def test_official_model_is_imported_built_and_timed_beside_ours(experiment, monkeypatch, tmp_path, capsys):
+    """Our side is a tiny jitted step here (the real one is timed above); the reference side runs the
+    harness's whole import, build and train/eval path on the stand-in."""
+    torch = pytest.importorskip("torch")
+    import jax
+
+    class LIF(torch.nn.Module):
+        def __init__(self, tau=2.0, detach_reset=False, backend="torch", step_mode="s"):
+            super().__init__()
+            built.append({"backend": backend, "step_mode": step_mode})
+
+        def forward(self, x):
+            seen_T.append(x.shape[0])
+            return torch.sigmoid(x)
+
+    built, seen_T, resets = [], [], []
+    fake_spikingjelly(monkeypatch, "activation_based", LIF, resets)
+    bench = experiment("benchmark")
+    square = jax.jit(lambda x: x * x)
+    x = jax.numpy.ones(4)
+    step = bench.Step(lambda: jax.block_until_ready(square(x)), lambda: square.lower(x))
+    monkeypatch.setattr(bench, "qkformer_steps", lambda *args: bench.StepPair(step, step))
+    model = tmp_path / "model.py"
+    model.write_text(STAND_IN_MODEL)
+    path = tmp_path / "rows.json"
+    bench.main(
+        ["qkformer", "--models", "2-32", "--batch_sizes", "2", "--dtypes", "float32", "--steps", "1", "--T", "3"]
+        + ["--official_model", str(model), "--json", str(path)]
+    )
+    out = capsys.readouterr().out
+    assert built == [{"backend": "torch", "step_mode": "m"}] and set(seen_T) == {3} and len(resets) >= 4
+    assert sys.modules.get("spikingjelly.clock_driven") is None  # the stand-in is gone
+    ours, official = json.loads(path.read_text())["rows"]
+    assert ours["implementation"].startswith("snnjax") and official["implementation"].startswith("official QKFormer")
+    assert official["train_first_call_s"] > 0 and official["eval_per_s"] > 0 and official["train_flops"] is None
+    assert "spikingjelly.activation_based, backend=torch" in official["implementation"]
+    assert "2-32, batch 2, float32: train" in out
+
+
+def test_official_model_flag_errors_name_the_flag(experiment, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        experiment("benchmark").parse_args(["qkformer", "--official_model", str(tmp_path / "missing.py")])
+    assert "argument --official_model: got" in capsys.readouterr().err

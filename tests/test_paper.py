@@ -1,5 +1,5 @@
-"""experiments/paper.py and report.py end to end at a miniature size: one classification run with its
-time-shuffling test and one detection run of the quick grid, then the report from their folders."""
+"""experiments/paper.py and report.py end to end at a miniature size: two classification runs (one with its
+time-shuffling test) and one detection run of the quick grid, then the report from their folders."""
 
 import json
 import os
@@ -11,6 +11,7 @@ from snnjax.cli import paper, report
 from snnjax.paper import grid, probe
 
 CIFAR_JOB = "cifar10_direct+lc_T4_lif_s35"  # Tables 2/A.1/B, with the shuffling test
+PHASE_JOB = "cifar10_phase+lt+lc+sg_T4_learnable_s35"  # Table 2: LT, LC, SG and the learnable LIF
 VOC_JOB = "voc_direct+lc_T2_learnable_s35"  # the discussion's T = 2 row
 MINIATURE = [
     "--cifar_flags=--synthetic_train=64 --synthetic_test=40 --epochs=2 --batch_size=32 --eval_batch_size=32",
@@ -26,14 +27,14 @@ def paper_args(workdir, *more):
 def quick(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("paper")
     outcomes = {}
-    for name in (CIFAR_JOB, VOC_JOB):
+    for name in (CIFAR_JOB, PHASE_JOB, VOC_JOB):
         outcomes.update({o.name: o for o in paper.main(paper_args(workdir, "--match", name))})
     return workdir, outcomes, paper
 
 
 def test_the_runs_finish_in_their_folders_and_a_rerun_skips_them(quick):
     workdir, outcomes, paper = quick
-    assert {name: o.status for name, o in outcomes.items()} == {CIFAR_JOB: "done", VOC_JOB: "done"}
+    assert {name: o.status for name, o in outcomes.items()} == {CIFAR_JOB: "done", PHASE_JOB: "done", VOC_JOB: "done"}
     runs = workdir / "runs"
     assert (runs / CIFAR_JOB / "eval_shuffle_time.json").is_file()
     results = json.loads((runs / VOC_JOB / "results.json").read_text())
@@ -68,6 +69,7 @@ def test_the_report_shows_the_runs_found_beside_the_paper_and_marks_the_rest_mis
     for figure in (
         "curves_B_cifar.png",
         "encoder_spikes.png",
+        "thresholds.png",
         "firing_heatmaps.png",
         "pr_curves.png",
         "detections.png",
@@ -98,6 +100,10 @@ def test_thresholds_of_a_trained_encoder(quick):
     images, inputs = probe.test_images(run, 2)
     spikes = probe.encoder_spikes(run, inputs)
     assert images.shape == (2, 8, 8, 3) and spikes.shape[:2] == (4, 2)
+    learned, initial = probe.thresholds(probe.load_run(str(workdir / "runs" / PHASE_JOB), "cifar"))
+    assert learned.shape == initial.shape == (4, 4)  # [T, C]: C = the LC conv's width, 32 / 8 in QKFormer-2-32
+    np.testing.assert_allclose(initial[:, 0], [1.0, 0.5, 0.25, 0.125])  # θ_t = θ₀λ^(t−1), θ₀ = 1, λ = 0.5
+    assert not np.allclose(learned, initial)  # LT trained them
     assert set(np.unique(spikes)) <= {0.0, 1.0}
 
 

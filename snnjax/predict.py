@@ -101,6 +101,13 @@ def decoded_predictions(model: nn.Module, variables: dict, images: jax.Array, rn
     return evaluator.forward(model, variables, images, rng)[0]
 
 
+# NMS compiled once per setting (the keywords are static), run on the device after the model's forward pass.
+suppress = jax.jit(
+    non_max_suppression,
+    static_argnames=("conf_thres", "iou_thres", "multi_label", "max_det", "classes", "agnostic"),
+)
+
+
 def detect(
     trained: TrainedModel,
     images: Sequence[np.ndarray],
@@ -123,7 +130,7 @@ def detect(
     x = pad_rows(np.stack([b[0] for b in boxed]), rows)
     decoded = decoded_predictions(trained.model, trained.variables, x, rng)
     found, counts = jax.device_get(
-        non_max_suppression(
+        suppress(
             decoded,
             conf_thres=conf_thres,
             iou_thres=iou_thres,

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import interrupt_and_resume, repeat_first_batch
 
+from snnjax.engine import programs
 from snnjax.engine.checkpoint import load_state
 from snnjax.engine.config import LoopConfig
 from snnjax.engine.loop import RUN_ONCE, Trainer, run_keys
@@ -221,3 +222,26 @@ def test_evaluation_numbers_do_not_depend_on_the_eval_batch_size(trainer, finish
     assert a["firing_rates"].keys() == b["firing_rates"].keys()
     for name, rate in a["firing_rates"].items():
         assert rate == pytest.approx(b["firing_rates"][name], rel=1e-5, abs=1e-9), name
+
+
+def test_runs_at_other_seeds_share_the_programs_which_hold_no_seed(tmp_path):
+    """The seeds of one setting share their programs (snnjax.engine.programs); built apart, the programs of
+    two seeds lower to the same HLO, so sharing cannot change a result."""
+
+    def setup(seed, **changes):
+        config = replace_paths(tiny_config(str(tmp_path / str(seed))), {"loop.seed": seed, "data.synthetic_seed": 0})
+        return Trainer(classification.setup(replace_paths(config, changes)))
+
+    a, b = setup(1), setup(2)
+    assert a.train_step is b.train_step and a.init is b.init
+    assert a.task.evaluators[0].step is b.task.evaluators[0].step
+    assert setup(1, **{"optim.lr": 1e-3}).train_step is not a.train_step  # another setting: its own programs
+    programs.forget()
+    c = setup(3)
+    assert c.train_step is not a.train_step
+    rng = run_keys(1)[0]
+
+    def hlo(trainer):
+        return trainer.train_step.lower(trainer.abstract_state(rng), next(trainer.task.train_batches(0, rng))).as_text()
+
+    assert hlo(a) == hlo(c)

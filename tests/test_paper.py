@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from snnjax.cli import paper, report
-from snnjax.paper import grid, probe
+from snnjax.paper import grid, probe, runner
 
 CIFAR_JOB = "cifar10_direct+lc_T4_lif_s35"  # Tables 2/A.1/B, with the shuffling test
 PHASE_JOB = "cifar10_phase+lt+lc+sg_T4_learnable_s35"  # Table 2: LT, LC, SG and the learnable LIF
@@ -129,3 +129,15 @@ def test_a_full_scale_run_without_its_dataset_fails_with_a_clear_message(tmp_pat
     assert "cifar10_ttfs_T4_lif_s35: failed in" in out
     assert "cifar.py: error: dataset 'cifar10' is not prepared" in out and "/logs/cifar10_ttfs_T4_lif_s35.log" in out
     assert not (tmp_path / "runs" / "cifar10_ttfs_T4_lif_s35" / "results.json").exists()
+
+
+def test_quick_runs_keep_each_settings_seeds_together_and_compile_faster(monkeypatch):
+    jobs = grid.jobs([grid.TABLES["1"]], "quick", "w", seeds=(35, 0))
+    groups = runner.job_groups(jobs, together=True)
+    assert sorted(job.name for group in groups for job in group) == sorted(job.name for job in jobs)
+    assert all([job.seed for job in group] == [35, 0] and len({job.setting for job in group}) == 1 for group in groups)
+    assert runner.job_groups(jobs, together=False) == [[job] for job in jobs]
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    runner.compile_faster()
+    runner.compile_faster()
+    assert os.environ["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=2 {runner.FAST_COMPILE}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import jax
@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from snnjax.engine.programs import shared
 from snnjax.engine.sharding import needs_sync, replicate, replicated
 
 
@@ -18,7 +19,8 @@ class SumEvaluator:
     predictions and the count of real examples) over ``batches()``, adds the results up on the
     devices and hands the totals to the host-side ``summarize(totals) -> metrics`` once.
 
-    The step compiles once per evaluator; batch ``i`` gets ``fold_in(rng, i)``.
+    The step compiles once per evaluator, or once for every evaluator given the same ``program_key``
+    (:func:`snnjax.engine.programs.shared`); batch ``i`` gets ``fold_in(rng, i)``.
     """
 
     def __init__(
@@ -27,17 +29,21 @@ class SumEvaluator:
         sums: Callable[[dict, Any, jax.Array], Any],
         summarize: Callable[[Any], dict],
         mesh: Mesh,
+        program_key: Hashable | None = None,
     ):
         self.batches, self.sums, self.summarize, self.mesh = batches, sums, summarize, mesh
+        self.program_key = program_key
 
         def accumulate(totals, variables, batch, rng):
             return jax.tree_util.tree_map(jnp.add, totals, sums(variables, batch, rng))
 
-        self.step = jax.jit(accumulate, donate_argnums=0, out_shardings=replicated(mesh))
+        self.step = shared(
+            program_key, "sum_evaluator", lambda: jax.jit(accumulate, donate_argnums=0, out_shardings=replicated(mesh))
+        )
 
     def zeros(self, variables: dict, batch: Any, rng: jax.Array) -> Any:
-        """Replicated zero totals shaped like ``sums``' output (traced, not compiled)."""
-        shapes = jax.eval_shape(self.sums, variables, batch, rng)
+        """Replicated zero totals shaped like ``sums``' output (traced once per program key, not compiled)."""
+        shapes = shared(self.program_key, "sum_shapes", lambda: jax.eval_shape(self.sums, variables, batch, rng))
         return replicate(jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes), self.mesh)
 
     def __call__(self, variables: dict, rng: jax.Array) -> dict:

@@ -27,6 +27,7 @@ from snnjax.checks import check
 from snnjax.engine.checkpoint import Checkpoints, load_state
 from snnjax.engine.optimizer import Optimizer, updated
 from snnjax.engine.preemption import Preempted, Preemption
+from snnjax.engine.programs import shared
 from snnjax.engine.rundir import CHECKPOINTS, RESULTS, TENSORBOARD, RunFolder, check_processes
 from snnjax.engine.scalars import ScalarLog
 from snnjax.engine.sharding import barrier, is_main, needs_sync, replicate, replicated
@@ -167,13 +168,19 @@ def summary_line(record: dict, eval_keys) -> str:
 
 
 class Trainer:
-    """A task's compiled programs, and the runs that use them (repeated runs share the compilations)."""
+    """A task's compiled programs, and the runs that use them (repeated runs share the compilations, and so
+    do the trainers of tasks with the same ``program_key``: :mod:`snnjax.engine.programs`)."""
 
     def __init__(self, task: Task):
         self.task = task
         self.optimizer = task.optimizer()
-        self.init = jax.jit(self.init_state, out_shardings=replicated(task.mesh), compiler_options=RUN_ONCE)
-        self.train_step = make_train_step(task, self.optimizer)
+        self.program_key = key = getattr(task, "program_key", None)
+        self.init = shared(
+            key,
+            "init",
+            lambda: jax.jit(self.init_state, out_shardings=replicated(task.mesh), compiler_options=RUN_ONCE),
+        )
+        self.train_step = shared(key, "train_step", lambda: make_train_step(task, self.optimizer))
 
     @property
     def loop(self):
@@ -188,8 +195,12 @@ class Trainer:
     def abstract_state(self, rng: jax.Array) -> Any:
         """Shapes, dtypes and shardings of the train state, without compiling anything."""
         sharding = replicated(self.task.mesh)
-        shapes = jax.eval_shape(self.init_state, rng)
-        return jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+        def build():
+            shapes = jax.eval_shape(self.init_state, rng)
+            return jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+        return shared(self.program_key, "abstract_state", build)
 
     def evaluate(self, variables: dict, rng: jax.Array) -> dict:
         """The metrics of every evaluator of the task on replicated ``variables``, merged. Raises

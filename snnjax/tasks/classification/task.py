@@ -20,6 +20,7 @@ import optax
 
 from snnjax.checks import check
 from snnjax.engine.evaluators import SumEvaluator
+from snnjax.engine.programs import program_key, shared
 from snnjax.engine.sharding import batch_sharding, make_mesh, replicate, replicated
 from snnjax.layers import COMPUTE_DTYPES
 from snnjax.metrics import energy
@@ -74,12 +75,19 @@ class ClassificationTask:
         check(self.steps_per_epoch >= 1, "batch_size", self.batch_size, f"at most the {self.num_train} training images")
         self.train_data = replicate({"x": data.x_train, "y": data.y_train}, mesh)
         self.test_data = replicate({"x": data.x_test, "y": data.y_test}, mesh)
-        self._permutation = jax.jit(
-            lambda key: jax.random.permutation(key, self.num_train).astype(jnp.int32),
-            out_shardings=replicated(mesh),
+        # What the programs take from the data besides the config: runs whose keys agree share them.
+        data_constants = (self.num_classes, self.mean, self.std, self.image_shape, self.num_train, self.num_test)
+        self.program_key = program_key(config, mesh, *data_constants)
+        self._permutation = shared(
+            self.program_key,
+            "permutation",
+            lambda: jax.jit(
+                lambda key: jax.random.permutation(key, self.num_train).astype(jnp.int32),
+                out_shardings=replicated(mesh),
+            ),
         )
         self.eval_file = "eval_shuffle_time.json" if config.shuffle_time else "eval.json"
-        self.evaluators = (SumEvaluator(self.eval_batches, self.eval_sums, self.summarize, mesh),)
+        self.evaluators = (SumEvaluator(self.eval_batches, self.eval_sums, self.summarize, mesh, self.program_key),)
 
     def model_info(self) -> dict:
         """What predicting needs besides the config (the run folder's ``model.json``): the class names, the

@@ -8,6 +8,7 @@ rules (docs/yolov5n.md §4), with per-layer firing rates, operation counts and e
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 import flax.linen as nn
@@ -17,6 +18,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from snnjax.boxes import scale_boxes
+from snnjax.engine.programs import shared
 from snnjax.engine.sharding import global_batch, process_rows, replicated
 from snnjax.metrics import detection as detection_metrics
 from snnjax.metrics import energy
@@ -88,10 +90,12 @@ class DetectionEvaluator:
     """mAP under every rule, fitness and firing rates of ``model`` on ``dataset``'s test split, in
     batches of ``batch_size`` (global) over ``mesh``."""
 
-    def __init__(self, model: YOLOv5n, dataset: DetectionData, mesh: Mesh, batch_size: int):
+    def __init__(
+        self, model: YOLOv5n, dataset: DetectionData, mesh: Mesh, batch_size: int, program_key: Hashable | None = None
+    ):
         self.model, self.dataset, self.mesh, self.batch_size = model, dataset, mesh, batch_size
         self.img_size, self.num_classes = dataset.img_size, dataset.num_classes
-        self._detect = jax.jit(self.detect, out_shardings=replicated(mesh))
+        self._detect = shared(program_key, "detect", lambda: jax.jit(self.detect, out_shardings=replicated(mesh)))
 
     def detect(self, variables: dict, images: jax.Array, rng: jax.Array, real: jax.Array | None = None):
         """:func:`detect` of the evaluator's model with ``val.py``'s NMS settings (``[B, MAX_DET, 6]``)."""

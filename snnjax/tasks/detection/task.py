@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from snnjax.checks import check
+from snnjax.engine.programs import program_key
 from snnjax.engine.sharding import global_batch, make_mesh, process_rows
 from snnjax.layers import COMPUTE_DTYPES
 from snnjax.models.yolo import YOLOv5n
@@ -74,7 +75,11 @@ class DetectionTask:
         check(
             self.steps_per_epoch >= 1, "batch_size", self.batch_size, f"at most the {dataset.num_train} training images"
         )
-        self.evaluators = (DetectionEvaluator(model, dataset, mesh, config.loop.eval_batch_size),)
+        # What the programs take from the data besides the config: runs whose keys agree share them.
+        self.program_key = program_key(config, mesh, self.img_size, self.num_classes, dataset.num_train)
+        self.evaluators = (
+            DetectionEvaluator(model, dataset, mesh, config.loop.eval_batch_size, program_key=self.program_key),
+        )
 
     def model_info(self) -> dict:
         """What predicting needs besides the config (the run folder's ``model.json``): the class names and

@@ -5,6 +5,7 @@ import numpy as np
 
 from snnjax.engine import programs
 from snnjax.engine.config import LoopConfig
+from snnjax.engine.evaluators import SumEvaluator
 from snnjax.engine.sharding import make_mesh
 from snnjax.settings import replace_paths
 from snnjax.tasks.classification.config import ClassificationConfig
@@ -37,3 +38,18 @@ def test_the_key_ignores_only_the_seed_and_the_run_folder():
     one_device = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("other",))
     assert key != programs.program_key(config, one_device, (0.5, 0.25))
     hash(key)
+
+
+def count(variables, batch, rng):
+    return {"n": batch.shape[0]}
+
+
+def total(variables, batch, rng):
+    return {"sum": batch.sum()}
+
+
+def test_sum_evaluators_of_one_key_share_a_step_only_for_the_same_sums():
+    mesh = make_mesh(LoopConfig())
+    a, b, c = (SumEvaluator(lambda: iter(()), sums, dict, mesh, "key") for sums in (count, count, total))
+    assert a.step is b.step and a.step is not c.step
+    programs.forget()

@@ -92,8 +92,6 @@ def main(argv: list[str] | None = None) -> list[runner.Outcome]:
     outcomes = []
     if not args.report:
         print(f"{len(jobs)} runs in {workdir} ({args.scale} scale)", flush=True)
-        if args.scale == "quick":
-            runner.compile_faster()
         try:
             outcomes = runner.run_jobs(
                 jobs,
@@ -101,6 +99,7 @@ def main(argv: list[str] | None = None) -> list[runner.Outcome]:
                 args.jobs,
                 lambda outcome, i, n: runner.print_outcome(outcome, i, n, workdir),
                 together=args.scale == "quick",  # full: every cell at one seed first
+                fast_compile=args.scale == "quick",
             )
         except KeyboardInterrupt:
             print(f"paper.py: interrupted; the same command resumes ({workdir})", file=sys.stderr)

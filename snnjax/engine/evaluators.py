@@ -19,8 +19,9 @@ class SumEvaluator:
     predictions and the count of real examples) over ``batches()``, adds the results up on the
     devices and hands the totals to the host-side ``summarize(totals) -> metrics`` once.
 
-    The step compiles once per evaluator, or once for every evaluator given the same ``program_key``
-    (:func:`snnjax.engine.programs.shared`); batch ``i`` gets ``fold_in(rng, i)``.
+    The step compiles once per evaluator, or once for every evaluator given the same ``program_key`` and a
+    ``sums`` of the same qualified name (:func:`snnjax.engine.programs.shared`); batch ``i`` gets
+    ``fold_in(rng, i)``.
     """
 
     def __init__(
@@ -33,17 +34,22 @@ class SumEvaluator:
     ):
         self.batches, self.sums, self.summarize, self.mesh = batches, sums, summarize, mesh
         self.program_key = program_key
+        self._shared_name = f"sum_evaluator:{getattr(sums, '__qualname__', repr(sums))}"
 
         def accumulate(totals, variables, batch, rng):
             return jax.tree_util.tree_map(jnp.add, totals, sums(variables, batch, rng))
 
         self.step = shared(
-            program_key, "sum_evaluator", lambda: jax.jit(accumulate, donate_argnums=0, out_shardings=replicated(mesh))
+            program_key,
+            self._shared_name,
+            lambda: jax.jit(accumulate, donate_argnums=0, out_shardings=replicated(mesh)),
         )
 
     def zeros(self, variables: dict, batch: Any, rng: jax.Array) -> Any:
         """Replicated zero totals shaped like ``sums``' output (traced once per program key, not compiled)."""
-        shapes = shared(self.program_key, "sum_shapes", lambda: jax.eval_shape(self.sums, variables, batch, rng))
+        shapes = shared(
+            self.program_key, self._shared_name + ":shapes", lambda: jax.eval_shape(self.sums, variables, batch, rng)
+        )
         return replicate(jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes), self.mesh)
 
     def __call__(self, variables: dict, rng: jax.Array) -> dict:

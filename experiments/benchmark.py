@@ -5,6 +5,8 @@
     python experiments/benchmark.py qkformer               # 3-256 and 4-384, batch 64/256, fp32/bf16
     python experiments/benchmark.py qkformer --models 3-256 --batch_sizes 16 --dtypes float32 --steps 3 \\
         --official_model ~/src/QKFormer/cifar10/model.py   # and the official PyTorch model, same shapes
+    python experiments/benchmark.py conv                   # QKFormer's 3×3 convs: XLA and PyTorch
+    python experiments/benchmark.py compare --official_model ~/src/QKFormer/cifar10/model.py  # the GPU table
 
 ``lif`` times one forward + backward pass of a multi-step LIF (QKFormer's settings: τ=2, hard reset,
 detach_reset, sigmoid surrogate) over ``[T, N]``: elements/s and the effective memory bandwidth, counting
@@ -24,6 +26,17 @@ this process, with AMP for 16-bit rows on CUDA, and prints the measured ratio.
 eval, the jitted model + decode + NMS; it needs neither OpenCV nor a dataset. It then times the host
 pipeline that feeds training (mosaic, affine, HSV, flip on the worker threads of
 ``snnjax.tasks.detection.data``) on synthetic images, when OpenCV is installed.
+
+``conv`` times the forward pass, the input gradient and the weight gradient of 3×3 'SAME' convolutions
+(default: QKFormer-3-256's, batch 64 = T·B) in XLA, as the models run them, and, where torch is
+installed, in PyTorch (``conv2d`` and ``torch.nn.grad``, NCHW as the official models run), to show where
+a model's step time goes convolution by convolution.
+
+``compare`` is the whole comparison in one run, sized to finish within ten minutes on one H100/H200:
+the LIF pass (with the bytes it must move and the share of the device's bandwidth it reaches) against
+SpikingJelly's, and QKFormer's train and eval steps in bf16 at the official figures' sizes against the
+official model (``--official_model``); where a reference is not installed it falls back to the official
+code's stored H200 figures and says so. It ends with one summary table, the one the README shows.
 
 Every row reports the first call apart (for a jitted step: compilation plus one run), the median step
 time, memory (XLA's analysis of the compiled step; the device's peak where the backend reports it) and,
@@ -365,6 +378,108 @@ def bench_lif(args: argparse.Namespace) -> None:
         )
     if len(rows) == 2:
         print(f"\nsnnjax is {rows[0]['pass_per_s'] / rows[1]['pass_per_s']:.2f}× SpikingJelly's throughput")
+    if args.json:
+        write_json(args.json, args, rows)
+
+
+# QKFormer-3-256's 3×3 convolutions at CIFAR size ("HxW:C-O"); batch 64 = T·B of the CPU comparison (T=4, B=16).
+QKFORMER_CONVS = ("32x32:32-64", "32x32:64-128", "32x32:128-128", "16x16:128-256", "16x16:256-256")
+
+
+def parse_layer(text: str) -> tuple[int, int, int, int]:
+    """``"HxW:C-O"`` -> (H, W, C, O)."""
+    try:
+        size, channels = text.split(":")
+        h, w = (int(v) for v in size.split("x"))
+        c, o = (int(v) for v in channels.split("-"))
+    except ValueError:
+        raise SystemExit(f"--layers: got {text!r}; accepted: HxW:C-O, e.g. 32x32:128-128") from None
+    return h, w, c, o
+
+
+def conv_passes(x: jax.Array, w: jax.Array, dy: jax.Array) -> dict[str, Step]:
+    """Jitted forward, input gradient and weight gradient of the 3×3 'SAME' NHWC convolution, each its own
+    step."""
+
+    def apply(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    fns = {
+        "forward": jax.jit(apply),
+        "input gradient": jax.jit(lambda x, w, dy: jax.vjp(apply, x, w)[1](dy)[0]),
+        "weight gradient": jax.jit(lambda x, w, dy: jax.vjp(apply, x, w)[1](dy)[1]),
+    }
+    args = {"forward": (x, w), "input gradient": (x, w, dy), "weight gradient": (x, w, dy)}
+    return {
+        name: Step(lambda f=f, a=args[name]: jax.block_until_ready(f(*a)), lambda f=f, a=args[name]: f.lower(*a))
+        for name, f in fns.items()
+    }
+
+
+def torch_conv_passes(batch: int, h: int, w: int, c: int, o: int) -> tuple[dict[str, Step], str] | None:
+    """The same three passes in PyTorch (NCHW, as the official models run), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, c, h, w, generator=gen).to(device)
+    weight = (torch.randn(o, c, 3, 3, generator=gen) * 0.05).to(device)
+    dy = torch.randn(batch, o, h, w, generator=gen).to(device)
+
+    def timed(fn):
+        def run():
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        return Step(run)
+
+    passes = {
+        "forward": timed(lambda: torch.nn.functional.conv2d(x, weight, padding=1)),
+        "input gradient": timed(lambda: torch.nn.grad.conv2d_input(x.shape, weight, dy, padding=1)),
+        "weight gradient": timed(lambda: torch.nn.grad.conv2d_weight(x, weight.shape, dy, padding=1)),
+    }
+    return passes, f"torch {torch.__version__} on {device}"
+
+
+def bench_conv(args: argparse.Namespace) -> None:
+    """Times each 3×3 convolution's forward and both gradients in XLA (as snnjax's models run them) and,
+    where installed, PyTorch."""
+    platform = f"jax {jax.__version__} on {jax.devices()[0].platform}"
+    rows = []
+    for layer in args.layers:
+        h, w, c, o = parse_layer(layer)
+        key_x, key_w, key_g = jax.random.split(jax.random.key(0), 3)
+        dtype = DTYPES[args.dtype]
+        x = jax.random.normal(key_x, (args.batch, h, w, c)).astype(dtype)
+        weight = (jax.random.normal(key_w, (3, 3, c, o)) * 0.05).astype(dtype)
+        dy = jax.random.normal(key_g, (args.batch, h, w, o)).astype(dtype)
+        runs = [("snnjax (XLA)", platform, conv_passes(x, weight, dy))]
+        reference = torch_conv_passes(args.batch, h, w, c, o) if args.dtype == "float32" else None
+        if reference is not None:
+            runs.append(("PyTorch (conv2d, nn.grad)", reference[1], reference[0]))
+        flops = 2 * args.batch * h * w * c * o * 9
+        for name, backend, passes in runs:
+            times = {phase: measure(step, args.repeats).step_s for phase, step in passes.items()}
+            rows.append(
+                {
+                    "layer": layer,
+                    "implementation": name,
+                    "backend": backend,
+                    "flops_per_pass": flops,
+                    **{f"{phase.replace(' ', '_')}_ms": t * 1e3 for phase, t in times.items()},
+                }
+            )
+    print(f"\n3×3 convolutions, batch {args.batch}, {args.dtype}, median of {args.repeats} (ms; GFLOP/s)\n")
+    print("| layer HxW:C-O | implementation | forward | input gradient | weight gradient | all three | backend |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        cells = [row[f"{p}_ms"] for p in ("forward", "input_gradient", "weight_gradient")]
+        text = " | ".join(f"{t:.1f} ({row['flops_per_pass'] / t / 1e6:.0f})" for t in cells)
+        print(f"| {row['layer']} | {row['implementation']} | {text} | {sum(cells):.1f} | {row['backend']} |")
     if args.json:
         write_json(args.json, args, rows)
 
@@ -756,6 +871,102 @@ def print_ratios(rows: list[dict]) -> None:
             )
 
 
+# The official QKFormer code on one H200 (PyTorch 2.11, SpikingJelly's CuPy LIF, fp16 AMP, T=4, 32×32):
+# (train img/s, eval img/s, peak GiB) per (model, batch), and its LIF pass in ms (docs/performance.md §1).
+OFFICIAL_H200 = {
+    ("3-256", 64): (1807, 4254, 4.4),
+    ("4-384", 64): (1419, 3485, 7.3),
+    ("3-256", 256): (3444, 10728, 17.3),
+}
+OFFICIAL_H200_LIF_MS = {"float32": 1.64, "float16": 1.28}
+
+
+def parse_config(text: str) -> tuple[str, int]:
+    """``"3-256:64"`` -> ("3-256", 64)."""
+    size, _, batch = text.partition(":")
+    if not batch.isdigit() or int(batch) < 1 or len(size.split("-")) != 2:
+        raise SystemExit(f"--configs: got {text!r}; accepted: MODEL:BATCH, e.g. 3-256:64")
+    return size, int(batch)
+
+
+def ratio_text(ours: float, reference: float | None, higher_is_better: bool = True) -> str:
+    if not reference:
+        return "n/a"
+    return f"{(ours / reference if higher_is_better else reference / ours):.2f}×"
+
+
+def bench_compare(args: argparse.Namespace) -> None:
+    """The whole comparison in one run: the LIF pass against SpikingJelly's and each QKFormer configuration
+    against the official model, each measured here where installed (else the stored H200 figures), then
+    one summary table (the README's)."""
+    official = (
+        load_official(args.official_model, args.official_backend, args.official_amp) if args.official_model else None
+    )
+    device = jax.devices()[0]
+    print(f"comparison on {device.device_kind} ({device.platform}), jax {jax.__version__}\n")
+    summary = []
+    itemsize = np.dtype(DTYPES[args.lif_dtype]).itemsize
+    ours_ms = measure(snnjax_lif_step(args.T, args.N, DTYPES[args.lif_dtype]), args.repeats).step_s * 1e3
+    reference = spikingjelly_lif_step(args.T, args.N, args.lif_dtype, args.official_backend)
+    if reference is not None:
+        ref_ms, source = measure(reference[0], args.repeats, reference[2]).step_s * 1e3, f"measured: {reference[1]}"
+    else:
+        ref_ms, source = OFFICIAL_H200_LIF_MS.get(args.lif_dtype), "stored H200 figure (SpikingJelly not installed)"
+    moved = 4 * args.T * args.N * itemsize
+    limits = device_limits(device.device_kind, args.lif_dtype)
+    share = f", {moved / (ours_ms / 1e3) / limits[1]:.0%} of the memory bandwidth" if limits else ""
+    summary.append(
+        (
+            f"LIF forward + backward, T={args.T} × {args.N:,}, {args.lif_dtype} ({moved / 1e9:.2f} GB to move)",
+            f"{ref_ms:.2f} ms ({source})" if ref_ms else f"n/a ({source})",
+            f"{ours_ms:.2f} ms ({moved / (ours_ms / 1e3) / 1e9:.0f} GB/s{share})",
+            ratio_text(ours_ms, ref_ms, higher_is_better=False),
+        )
+    )
+    ours_name = f"snnjax, jax {jax.__version__} on {device.platform}"
+    for size, batch in args.configs:
+        ours = model_row(
+            ours_name,
+            size,
+            batch,
+            args.dtype,
+            qkformer_steps(size, batch, args.dtype, args.T),
+            args.steps,
+            device_peak_bytes,
+        )
+        print_model_row(ours)
+        measured = official_rows(official, ours, args) if official is not None else []
+        stored = OFFICIAL_H200.get((size, batch))
+        for i, phase in enumerate(("train", "eval")):
+            if measured:
+                ref_rate, source = measured[0][f"{phase}_per_s"], "measured"
+                ref_memory = measured[0].get("train_device_peak_bytes")
+            else:
+                ref_rate, source = (stored[i], "stored H200") if stored else (None, "not measured")
+                ref_memory = stored[2] * 2**30 if stored else None
+            memory = ""
+            if phase == "train":
+                ours_memory = ours.get("train_device_peak_bytes") or ours.get("train_memory_bytes")
+                memory = f"; memory {ours_memory / 2**30:.1f} GiB" if ours_memory else ""
+                memory += f" vs {ref_memory / 2**30:.1f} GiB" if ref_memory and memory else ""
+            summary.append(
+                (
+                    f"QKFormer-{size} {phase}, batch {batch}, {args.dtype}",
+                    f"{ref_rate:.0f} img/s ({source})" if ref_rate else source,
+                    f"{ours[f'{phase}_per_s']:.0f} img/s{memory}",
+                    ratio_text(ours[f"{phase}_per_s"], ref_rate),
+                )
+            )
+    print("\n| measurement | official PyTorch + SpikingJelly | snnjax | snnjax speed |")
+    print("|---|---|---|---|")
+    for row in summary:
+        print("| " + " | ".join(row) + " |")
+    if args.json:
+        write_json(
+            args.json, args, [dict(zip(("measurement", "reference", "snnjax", "speed"), row)) for row in summary]
+        )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="benchmark", required=True)
@@ -776,20 +987,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     q.add_argument("--dtypes", nargs="+", choices=("float32", "bfloat16"), default=["float32", "bfloat16"])
     q.add_argument("--T", type=int, default=4, help="time steps of both models")
     q.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after the first call)")
-    q.add_argument(
-        "--official_model", metavar="PATH", help="cifar10/model.py of your checkout of the official QKFormer code"
-    )
-    q.add_argument(
-        "--official_backend",
-        choices=BACKENDS,
-        help="SpikingJelly backend of the official model (default: cupy on CUDA if installed, else torch)",
-    )
-    q.add_argument(
-        "--official_amp",
-        choices=("float16", "bfloat16"),
-        default="float16",
-        help="the official model's AMP type on our bfloat16 rows (CUDA; default float16, as the official code)",
-    )
     q.set_defaults(run=bench_models)
     y = sub.add_parser("yolo", help="spiking YOLOv5n train/eval (model + NMS) throughput")
     y.add_argument("--img_sizes", nargs="+", type=int, default=[320])
@@ -798,14 +995,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     y.add_argument("--mode", choices=("snn", "ann"), default="snn")
     y.add_argument("--steps", type=int, default=10, help="timed steps per configuration (after the first call)")
     y.set_defaults(run=bench_models)
-    for subparser in (p, q, y):
+    c = sub.add_parser("conv", help="3×3 convolution forward / input / weight gradient, XLA vs PyTorch")
+    c.add_argument("--layers", nargs="+", default=list(QKFORMER_CONVS), help="HxW:C-O (default: QKFormer-3-256's)")
+    c.add_argument("--batch", type=int, default=64, help="images per call (T·B of a time-folded model)")
+    c.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    c.add_argument("--repeats", type=int, default=5)
+    c.set_defaults(run=bench_conv)
+    a = sub.add_parser("compare", help="the whole GPU comparison in one run: LIF and QKFormer, summary table")
+    a.add_argument(
+        "--configs",
+        nargs="+",
+        type=parse_config,
+        default=[parse_config(c) for c in ("3-256:64", "3-256:256", "4-384:64")],
+        help="MODEL:BATCH (default: the official figures')",
+    )
+    a.add_argument("--dtype", choices=("float32", "bfloat16"), default="bfloat16", help="QKFormer compute dtype")
+    a.add_argument("--T", type=int, default=4)
+    a.add_argument("--N", type=int, default=16_777_216, help="LIF neurons per time step")
+    a.add_argument("--lif_dtype", choices=tuple(DTYPES), default="float32")
+    a.add_argument("--steps", type=int, default=10, help="timed model steps per configuration")
+    a.add_argument("--repeats", type=int, default=10, help="timed LIF passes")
+    a.set_defaults(run=bench_compare)
+    for subparser in (q, a):
+        subparser.add_argument(
+            "--official_model", metavar="PATH", help="cifar10/model.py of your checkout of the official QKFormer code"
+        )
+        subparser.add_argument(
+            "--official_backend",
+            choices=BACKENDS,
+            help="SpikingJelly backend of the official model (default: cupy on CUDA if installed, else torch)",
+        )
+        subparser.add_argument(
+            "--official_amp",
+            choices=("float16", "bfloat16"),
+            default="float16",
+            help="the official model's AMP type on our bfloat16 rows (CUDA; default float16, as the official code)",
+        )
+    for subparser in (p, q, y, c, a):
         subparser.add_argument("--json", metavar="PATH", help="also write every row (ours and the reference's) here")
     args = parser.parse_args(argv)
-    names = {"lif": ("T", "N", "repeats"), "qkformer": ("T", "steps"), "yolo": ("steps",)}[args.benchmark]
+    names = {
+        "lif": ("T", "N", "repeats"),
+        "qkformer": ("T", "steps"),
+        "yolo": ("steps",),
+        "conv": ("batch", "repeats"),
+        "compare": ("T", "N", "steps", "repeats"),
+    }
+    names = names[args.benchmark]
     check_args(parser, args, {name: integer(1) for name in names})
-    if args.benchmark != "lif":
+    if args.benchmark in ("qkformer", "yolo"):
         check_args(parser, args, {"batch_sizes": Accepts(lambda v: min(v) >= 1, "ints >= 1")})
-    if args.benchmark == "qkformer":
+    if args.benchmark in ("qkformer", "compare"):
         accepts = Accepts(lambda v: v is None or os.path.isfile(v), "the path of an existing file (cifar10/model.py)")
         check_args(parser, args, {"official_model": accepts})
     return args

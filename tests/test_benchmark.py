@@ -13,6 +13,19 @@ def test_lif_benchmark_prints_a_throughput_table(experiment, capsys):
     assert "| snnjax | jax" in out and "elements/s" in out
 
 
+def test_conv_benchmark_times_three_passes_per_layer_and_names_a_bad_layer(experiment, capsys, tmp_path):
+    bench = experiment("benchmark")
+    path = tmp_path / "conv.json"
+    bench.main(["conv", "--layers", "6x5:3-4", "--batch", "2", "--repeats", "1", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert "| 6x5:3-4 | snnjax (XLA) |" in out and "weight gradient" in out
+    rows = json.loads(path.read_text())["rows"]
+    assert rows[0]["flops_per_pass"] == 2 * 2 * 6 * 5 * 3 * 4 * 9
+    assert all(row[f"{p}_ms"] > 0 for row in rows for p in ("forward", "input_gradient", "weight_gradient"))
+    with pytest.raises(SystemExit, match="--layers: got '32:4'; accepted: HxW:C-O"):
+        bench.main(["conv", "--layers", "32:4"])
+
+
 def test_time_it_counts_calls_and_returns_a_median(experiment):
     calls = []
     seconds = experiment("benchmark").time_it(lambda: calls.append(1), repeats=3, warmup=1)
@@ -145,11 +158,21 @@ def QKFormer(pretrained=False, **kwargs):
 """
 
 
+def with_tiny_qkformer_steps(bench, monkeypatch):
+    """``bench`` (the benchmark module) with a tiny jitted step standing in for QKFormer's train and eval."""
+    import jax
+
+    square = jax.jit(lambda x: x * x)
+    x = jax.numpy.ones(4)
+    step = bench.Step(lambda: jax.block_until_ready(square(x)), lambda: square.lower(x))
+    monkeypatch.setattr(bench, "qkformer_steps", lambda *args: bench.StepPair(step, step))
+    return bench
+
+
 def test_official_model_is_imported_built_and_timed_beside_ours(experiment, monkeypatch, tmp_path, capsys):
     """Our side is a tiny jitted step here (the real one is timed above); the reference side runs the
     harness's whole import, build and train/eval path on the stand-in."""
     torch = pytest.importorskip("torch")
-    import jax
 
     class LIF(torch.nn.Module):
         def __init__(self, tau=2.0, detach_reset=False, backend="torch", step_mode="s"):
@@ -162,11 +185,7 @@ def test_official_model_is_imported_built_and_timed_beside_ours(experiment, monk
 
     built, seen_T, resets = [], [], []
     fake_spikingjelly(monkeypatch, "activation_based", LIF, resets)
-    bench = experiment("benchmark")
-    square = jax.jit(lambda x: x * x)
-    x = jax.numpy.ones(4)
-    step = bench.Step(lambda: jax.block_until_ready(square(x)), lambda: square.lower(x))
-    monkeypatch.setattr(bench, "qkformer_steps", lambda *args: bench.StepPair(step, step))
+    bench = with_tiny_qkformer_steps(experiment("benchmark"), monkeypatch)
     model = tmp_path / "model.py"
     model.write_text(STAND_IN_MODEL)
     path = tmp_path / "rows.json"
@@ -182,6 +201,24 @@ def test_official_model_is_imported_built_and_timed_beside_ours(experiment, monk
     assert official["train_first_call_s"] > 0 and official["eval_per_s"] > 0 and official["train_flops"] is None
     assert "spikingjelly.activation_based, backend=torch" in official["implementation"]
     assert "2-32, batch 2, float32: train" in out
+
+
+def test_compare_prints_one_summary_falling_back_to_the_stored_figures(experiment, monkeypatch, tmp_path, capsys):
+    """Without SpikingJelly or the official model the summary names the stored H200 figures as its reference
+    (our side is a tiny jitted step; the real QKFormer steps are timed above)."""
+
+    for layout in ("activation_based", "clock_driven"):
+        monkeypatch.setitem(sys.modules, f"spikingjelly.{layout}", None)
+    bench = with_tiny_qkformer_steps(experiment("benchmark"), monkeypatch)
+    path = tmp_path / "summary.json"
+    bench.main(["compare", "--configs", "3-256:64", "--N", "64", "--steps", "1", "--repeats", "1", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert "| LIF forward + backward, T=4 × 64, float32" in out and "1.64 ms (stored H200 figure" in out
+    lif, train, evaluation = json.loads(path.read_text())["rows"]
+    assert train["reference"] == "1807 img/s (stored H200)" and evaluation["reference"] == "4254 img/s (stored H200)"
+    assert train["speed"].endswith("×") and "vs 4.4 GiB" in train["snnjax"]
+    with pytest.raises(SystemExit, match="--configs: got '3-256'; accepted: MODEL:BATCH"):
+        bench.main(["compare", "--configs", "3-256"])
 
 
 def test_official_model_flag_errors_name_the_flag(experiment, tmp_path, capsys):

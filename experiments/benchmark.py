@@ -890,6 +890,8 @@ def parse_config(text: str) -> tuple[str, int]:
 
 
 def ratio_text(ours: float, reference: float | None, higher_is_better: bool = True) -> str:
+    """Our speed over the reference's as "1.23×" (rates, or times with ``higher_is_better=False``); "n/a"
+    without a reference."""
     if not reference:
         return "n/a"
     return f"{(ours / reference if higher_is_better else reference / ours):.2f}×"
@@ -946,8 +948,8 @@ def bench_compare(args: argparse.Namespace) -> None:
                 ref_memory = stored[2] * 2**30 if stored else None
             memory = ""
             if phase == "train":
-                ours_memory = ours.get("train_device_peak_bytes") or ours.get("train_memory_bytes")
-                memory = f"; memory {ours_memory / 2**30:.1f} GiB" if ours_memory else ""
+                ours_memory = ours.get("train_memory_bytes")  # this step's own (the device peak accumulates)
+                memory = f"; memory {ours_memory / 2**30:.1f} GiB (XLA)" if ours_memory else ""
                 memory += f" vs {ref_memory / 2**30:.1f} GiB" if ref_memory and memory else ""
             summary.append(
                 (

@@ -292,6 +292,12 @@ def default_backend(torch) -> str:
     return "cupy" if torch.cuda.is_available() and importlib.util.find_spec("cupy") else "torch"
 
 
+def lif_bytes(T: int, N: int, dtype: str) -> int:
+    """Bytes any LIF forward + backward over [T, N] must move: read x, write spikes, read their cotangent,
+    write the input gradient."""
+    return 4 * T * N * np.dtype(DTYPES[dtype]).itemsize
+
+
 def snnjax_lif_step(T: int, N: int, dtype) -> Step:
     """One jitted LIF forward + backward over [T, N]."""
     key_x, key_g = jax.random.split(jax.random.PRNGKey(0))
@@ -343,7 +349,6 @@ def torch_peak_bytes(torch) -> Callable[[], int | None]:
 
 def bench_lif(args: argparse.Namespace) -> None:
     elements = args.T * args.N
-    itemsize = np.dtype(DTYPES[args.dtype]).itemsize
     limits = device_limits(jax.devices()[0].device_kind, args.dtype)
     steps = [
         (
@@ -362,7 +367,7 @@ def bench_lif(args: argparse.Namespace) -> None:
     for name, backend, step, peak in steps:
         measured = measure(step, args.repeats, peak)
         row = {"implementation": name, "backend": backend, **phase_fields("pass", measured, elements, limits)}
-        row["effective_bytes_per_s"] = 4 * elements * itemsize / measured.step_s
+        row["effective_bytes_per_s"] = lif_bytes(args.T, args.N, args.dtype) / measured.step_s
         rows.append(row)
     print(f"\nLIF forward+backward, T={args.T}, N={args.N:,}, {args.dtype}, median of {args.repeats}\n")
     print(
@@ -907,14 +912,13 @@ def bench_compare(args: argparse.Namespace) -> None:
     device = jax.devices()[0]
     print(f"comparison on {device.device_kind} ({device.platform}), jax {jax.__version__}\n")
     summary = []
-    itemsize = np.dtype(DTYPES[args.lif_dtype]).itemsize
     ours_ms = measure(snnjax_lif_step(args.T, args.N, DTYPES[args.lif_dtype]), args.repeats).step_s * 1e3
     reference = spikingjelly_lif_step(args.T, args.N, args.lif_dtype, args.official_backend)
     if reference is not None:
         ref_ms, source = measure(reference[0], args.repeats, reference[2]).step_s * 1e3, f"measured: {reference[1]}"
     else:
         ref_ms, source = OFFICIAL_H200_LIF_MS.get(args.lif_dtype), "stored H200 figure (SpikingJelly not installed)"
-    moved = 4 * args.T * args.N * itemsize
+    moved = lif_bytes(args.T, args.N, args.lif_dtype)
     limits = device_limits(device.device_kind, args.lif_dtype)
     share = f", {moved / (ours_ms / 1e3) / limits[1]:.0%} of the memory bandwidth" if limits else ""
     summary.append(

@@ -42,6 +42,10 @@ Every row reports the first call apart (for a jitted step: compilation plus one 
 time, memory (XLA's analysis of the compiled step; the device's peak where the backend reports it) and,
 for jitted steps, the FLOP/s and bytes/s achieved by XLA's cost analysis of the step, as a share of the
 device's limits where they are known. ``--json PATH`` writes every row as JSON too.
+
+Like every snnjax program it first restarts itself with huge pages for its heap (docs/performance.md §7.1;
+``SNNJAX_HUGEPAGES=0`` declines); both implementations run in this one process, so under the same
+setting, which the first line of output and the JSON (``host_hugepages``) name.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from snnjax.checks import Accepts, check_args, integer
+from snnjax.cli.hugepages import hugepages_in_use, restart_with_hugepages
 from snnjax.neurons import lif
 from snnjax.surrogate import Sigmoid
 
@@ -217,6 +222,7 @@ def write_json(path: str, args: argparse.Namespace, rows: list[dict]) -> None:
         "device_kind": device.device_kind,
         "platform": device.platform,
         "jax": jax.__version__,
+        "host_hugepages": hugepages_in_use(),
         "arguments": {name: value for name, value in vars(args).items() if name != "run"},
         "rows": rows,
     }
@@ -1059,8 +1065,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    pages = "huge pages (glibc.malloc.hugetlb=1)" if hugepages_in_use() else "4 KiB pages"
+    print(f"host heap of this process, both implementations: {pages}", flush=True)
     args.run(args)
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

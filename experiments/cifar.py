@@ -3,7 +3,7 @@
 ``python experiments/cifar.py --help`` lists the flags; the program is :mod:`snnjax.cli.cifar`.
 """
 
-from snnjax.cli.cifar import main
+from snnjax.cli import run
 
 if __name__ == "__main__":
-    main()
+    run("cifar")

@@ -15,6 +15,7 @@ import pathlib
 import sys
 
 from snnjax.checks import check_args, integer, number
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.equivalence import as_fraction, constant_input_patterns, markdown_table
 
 
@@ -86,4 +87,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

@@ -3,7 +3,7 @@
 ``python experiments/export.py --help`` lists the flags; the program is :mod:`snnjax.cli.export`.
 """
 
-from snnjax.cli.export import main
+from snnjax.cli import run
 
 if __name__ == "__main__":
-    main()
+    run("export")

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from snnjax.checks import Accepts, check_args, integer
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.engine.loop import RUN_ONCE
 from snnjax.metrics.spikes import firing_rates
 from snnjax.models.spiking import SpikingConfig
@@ -118,4 +119,5 @@ def main(argv: list[str] | None = None) -> list[tuple[str, dict]]:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

@@ -3,7 +3,7 @@
 ``python experiments/paper.py --help`` lists the flags; the program is :mod:`snnjax.cli.paper`.
 """
 
-from snnjax.cli.paper import main
+from snnjax.cli import run
 
 if __name__ == "__main__":
-    main()
+    run("paper")

@@ -3,7 +3,7 @@
 ``python experiments/predict.py --help`` lists the flags; the program is :mod:`snnjax.cli.predict`.
 """
 
-from snnjax.cli.predict import main
+from snnjax.cli import run
 
 if __name__ == "__main__":
-    main()
+    run("predict")

@@ -3,7 +3,7 @@
 ``python experiments/report.py --help`` lists the flags; the program is :mod:`snnjax.cli.report`.
 """
 
-from snnjax.cli.report import main
+from snnjax.cli import run
 
 if __name__ == "__main__":
-    main()
+    run("report")

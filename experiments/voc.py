@@ -3,7 +3,7 @@
 ``python experiments/voc.py --help`` lists the flags; the program is :mod:`snnjax.cli.voc`.
 """
 
-from snnjax.cli.voc import main
+from snnjax.cli import run
 
 if __name__ == "__main__":
-    main()
+    run("voc")

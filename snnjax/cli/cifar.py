@@ -16,6 +16,7 @@ Examples:
         --model=4-384 --official_ssa_scan
 """
 
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.engine.flags import Experiment
 from snnjax.engine.flags import main as run_experiment
 from snnjax.tasks import classification
@@ -37,4 +38,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

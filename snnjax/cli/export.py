@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from snnjax.checks import InvalidValue
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.engine.checkpoint import CheckpointError
 from snnjax.engine.flags import OneLineErrors
 from snnjax.engine.rundir import RunFolderError
@@ -69,4 +70,5 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

@@ -25,6 +25,7 @@ import shlex
 import sys
 
 from snnjax.checks import InvalidValue
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.engine.flags import OneLineErrors
 from snnjax.paper import grid, runner
 
@@ -117,4 +118,5 @@ def main(argv: list[str] | None = None) -> list[runner.Outcome]:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

@@ -30,6 +30,7 @@ import jax
 from PIL import Image, UnidentifiedImageError
 
 from snnjax.checks import BOOL, InvalidValue, check, check_args, integer, number
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.drawing import draw_detections
 from snnjax.engine.checkpoint import CheckpointError
 from snnjax.engine.flags import OneLineErrors
@@ -258,4 +259,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

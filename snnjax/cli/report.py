@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.engine.flags import OneLineErrors
 from snnjax.paper import grid
 from snnjax.paper.report import write_report
@@ -30,4 +31,5 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

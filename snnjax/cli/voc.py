@@ -18,6 +18,7 @@ Examples:
     python experiments/voc.py --encoding=phase --dataset=synthetic --eval_only  # re-evaluate the last checkpoint
 """
 
+from snnjax.cli.hugepages import restart_with_hugepages
 from snnjax.engine.flags import Experiment
 from snnjax.engine.flags import main as run_experiment
 from snnjax.tasks import detection
@@ -39,4 +40,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    restart_with_hugepages()
     main()

@@ -29,6 +29,7 @@ import numpy as np
 from snnjax.checks import check, check_dtype, is_int
 from snnjax.layers import SEW_MODES, fold_time, pointwise_conv, torch_bias_init, torch_conv_init, unfold_time
 from snnjax.models.spiking import SpikingConfig, Units
+from snnjax.pooling import max_pool
 
 MODES = ("snn", "ann")
 STRIDES = (8, 16, 32)
@@ -128,7 +129,7 @@ class SPPF(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         pooled = [fold_time(self.units.conv_bn_neuron(x, x.shape[-1] // 2, "cv1", train))]
         for _ in range(3):
-            pooled.append(nn.max_pool(pooled[-1], (5, 5), (1, 1), padding=((2, 2), (2, 2))))
+            pooled.append(max_pool(pooled[-1], (5, 5), (1, 1), ((2, 2), (2, 2))))
         y = unfold_time(jnp.concatenate(pooled, axis=-1), x.shape[0])
         return self.units.conv_bn_neuron(y, self.features, "cv2", train)
 

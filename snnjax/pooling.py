@@ -46,11 +46,10 @@ def _max_pool_fwd(x, window, strides, padding):
     pass: computing it there, inside the fused scatter, would redo the whole comparison chain per tap."""
     taps = _taps(x, window, strides, padding)
     index = jnp.int8 if len(taps) <= jnp.iinfo(jnp.int8).max else jnp.int32
-    y, best, first = taps[0], taps[0], jnp.zeros(taps[0].shape, index)
+    y, first = taps[0], jnp.zeros(taps[0].shape, index)
     for k, tap in enumerate(taps[1:], start=1):
+        first = jnp.where(tap > y, index(k), first)
         y = jnp.maximum(y, tap)
-        first = jnp.where(tap > best, index(k), first)
-        best = jnp.maximum(best, tap)
     return y, (x.shape, first)
 
 

@@ -19,16 +19,15 @@ MINIATURE = [
 ]
 
 
-def paper_args(workdir, *more):
-    return ["--workdir", str(workdir), "--table", "all", "--seeds", "35", "--jobs", "1", *MINIATURE, *more]
+def paper_args(workdir, *more, jobs=1):
+    return ["--workdir", str(workdir), "--table", "all", "--seeds", "35", "--jobs", str(jobs), *MINIATURE, *more]
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
+    """The three runs, two at a time (they spend most of their time compiling, each on one core)."""
     workdir = tmp_path_factory.mktemp("paper")
-    outcomes = {}
-    for name in (CIFAR_JOB, PHASE_JOB, VOC_JOB):
-        outcomes.update({o.name: o for o in paper.main(paper_args(workdir, "--match", name))})
+    outcomes = {o.name: o for o in paper.main(paper_args(workdir, "--match", CIFAR_JOB, PHASE_JOB, VOC_JOB, jobs=2))}
     return workdir, outcomes, paper
 
 

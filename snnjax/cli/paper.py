@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="quick", choices=grid.SCALES, help="quick or full (default quick)")
     p.add_argument("--workdir", help="folder of the runs and the report (default runs/paper_<scale>)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(grid.SEEDS), help="seeds (default 35 1000 0)")
-    p.add_argument("--match", help="only the runs whose name matches this shell pattern, e.g. 'voc_*'")
+    p.add_argument(
+        "--match",
+        nargs="+",
+        help="only the runs whose name matches one of these shell patterns, e.g. 'voc_*' 'cifar100_*'",
+    )
     p.add_argument("--shard", type=parse_shard, help="i/n: run only the i-th (from 0) of n interleaved slices")
     p.add_argument(
         "--jobs",
@@ -65,7 +69,7 @@ def selected_jobs(args: argparse.Namespace, workdir: str) -> list[grid.Job]:
     extra = {"cifar": shlex.split(args.cifar_flags), "voc": shlex.split(args.voc_flags)}
     jobs = grid.jobs(grid.tables(args.table), args.scale, workdir, args.seeds, extra)
     if args.match:
-        jobs = [job for job in jobs if fnmatch.fnmatch(job.name, args.match)]
+        jobs = [job for job in jobs if any(fnmatch.fnmatch(job.name, pattern) for pattern in args.match)]
     if args.shard:
         jobs = grid.shard(jobs, *args.shard)
     return jobs

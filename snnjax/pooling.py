@@ -8,7 +8,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from snnjax.checks import check
+from snnjax.checks import check, is_int
 
 
 def _taps(x: jax.Array, window, strides, padding) -> list[jax.Array]:
@@ -32,24 +32,25 @@ def _taps(x: jax.Array, window, strides, padding) -> list[jax.Array]:
     ]
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _max_pool(x, window, strides, padding):
-    taps = _taps(x, window, strides, padding)
-    y = taps[0]
-    for tap in taps[1:]:
-        y = jnp.maximum(y, tap)
-    return y
-
-
-def _max_pool_fwd(x, window, strides, padding):
-    """y, and the index of each output's first maximal tap (int8 up to 127 taps), kept for the backward
-    pass: computing it there, inside the fused scatter, would redo the whole comparison chain per tap."""
+def _pool_and_first(x, window, strides, padding) -> tuple[jax.Array, jax.Array]:
+    """y, and the index of each output's first maximal tap (int8 up to 127 taps). The backward pass keeps
+    the index: computing it there, inside the fused scatter, would redo the comparison chain per tap."""
     taps = _taps(x, window, strides, padding)
     index = jnp.int8 if len(taps) <= jnp.iinfo(jnp.int8).max else jnp.int32
     y, first = taps[0], jnp.zeros(taps[0].shape, index)
     for k, tap in enumerate(taps[1:], start=1):
         first = jnp.where(tap > y, index(k), first)
         y = jnp.maximum(y, tap)
+    return y, first
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _max_pool(x, window, strides, padding):
+    return _pool_and_first(x, window, strides, padding)[0]  # jit drops the unused index
+
+
+def _max_pool_fwd(x, window, strides, padding):
+    y, first = _pool_and_first(x, window, strides, padding)
     return y, (x.shape, first)
 
 
@@ -94,8 +95,8 @@ def max_pool(
         padding = tuple((int(before), int(after)) for before, after in padding)
     except (TypeError, ValueError):
         padding = ()
-    check(len(window) == 2 and min(window) >= 1, "window", window, "two sizes >= 1 (k_h, k_w)")
-    check(len(strides) == 2 and min(strides) >= 1, "strides", strides, "two strides >= 1 (s_h, s_w)")
+    check(len(window) == 2 and all(is_int(k) and k >= 1 for k in window), "window", window, "two ints >= 1 (k_h, k_w)")
+    check(len(strides) == 2 and all(is_int(s) and s >= 1 for s in strides), "strides", strides, "two ints >= 1")
     check(
         len(padding) == 2 and all(0 <= min(p) and max(p) < k for p, k in zip(padding, window)),
         "padding",

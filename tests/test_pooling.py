@@ -56,6 +56,7 @@ def test_time_major_input_bfloat16_and_jit():
     [
         ({"window": (3,)}, "window"),
         ({"strides": (0, 1)}, "strides"),
+        ({"window": (2.5, 2)}, "window"),
         ({"padding": ((3, 3), (0, 0))}, "padding"),
         ({"padding": (1, 1)}, "padding"),
         ({"x": jnp.zeros((4, 4), jnp.float32)}, "x"),

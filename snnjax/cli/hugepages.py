@@ -24,10 +24,10 @@ def glibc_version() -> tuple[int, int] | None:
     """The running C library's glibc ``(major, minor)``, or None for another C library or platform."""
     try:
         name, version = os.confstr("CS_GNU_LIBC_VERSION").split()
+        major, minor = version.split(".")[:2]
+        return (int(major), int(minor)) if name == "glibc" else None
     except (AttributeError, ValueError, OSError):
         return None
-    major, minor = version.split(".")[:2]
-    return (int(major), int(minor)) if name == "glibc" else None
 
 
 def kernel_thp_mode(path: str = THP_SETTING) -> str | None:

@@ -408,12 +408,14 @@ def parse_layer(text: str) -> tuple[int, int, int, int]:
     return h, w, c, o
 
 
-def conv_passes(x: jax.Array, w: jax.Array, dy: jax.Array) -> dict[str, Step]:
-    """Jitted forward, input gradient and weight gradient of the 3×3 'SAME' NHWC convolution, each its own
-    step."""
+def conv_passes(
+    x: jax.Array, w: jax.Array, dy: jax.Array, conv: Callable = jax.lax.conv_general_dilated
+) -> dict[str, Step]:
+    """Jitted forward, input gradient and weight gradient of the 3×3 'SAME' NHWC convolution ``conv`` (a
+    ``lax.conv_general_dilated`` signature), each its own step."""
 
     def apply(x, w):
-        return jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return conv(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
     fns = {
         "forward": jax.jit(apply),
@@ -457,8 +459,11 @@ def torch_conv_passes(batch: int, h: int, w: int, c: int, o: int) -> tuple[dict[
 
 
 def bench_conv(args: argparse.Namespace) -> None:
-    """Times each 3×3 convolution's forward and both gradients in XLA (as snnjax's models run them) and,
-    where installed, PyTorch."""
+    """Times each 3×3 convolution's forward and both gradients as snnjax's models run them
+    (``snnjax.convolution``), as XLA differentiates ``lax.conv_general_dilated`` and, where installed, in
+    PyTorch."""
+    from snnjax.convolution import conv_general_dilated
+
     platform = f"jax {jax.__version__} on {jax.devices()[0].platform}"
     rows = []
     for layer in args.layers:
@@ -468,7 +473,10 @@ def bench_conv(args: argparse.Namespace) -> None:
         x = jax.random.normal(key_x, (args.batch, h, w, c)).astype(dtype)
         weight = (jax.random.normal(key_w, (3, 3, c, o)) * 0.05).astype(dtype)
         dy = jax.random.normal(key_g, (args.batch, h, w, o)).astype(dtype)
-        runs = [("snnjax (XLA)", platform, conv_passes(x, weight, dy))]
+        runs = [
+            ("snnjax", platform, conv_passes(x, weight, dy, conv_general_dilated)),
+            ("XLA (lax.conv_general_dilated)", platform, conv_passes(x, weight, dy)),
+        ]
         reference = torch_conv_passes(args.batch, h, w, c, o) if args.dtype == "float32" else None
         if reference is not None:
             runs.append(("PyTorch (conv2d, nn.grad)", reference[1], reference[0]))

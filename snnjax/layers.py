@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from snnjax.checks import InvalidValue
+from snnjax.convolution import conv_general_dilated
 from snnjax.pooling import max_pool
 
 # PyTorch's default conv/linear weight init, kaiming_uniform(a=√5): U(−1/√fan_in, 1/√fan_in).
@@ -55,54 +56,6 @@ def sew(spikes: jax.Array, shortcut: jax.Array, mode: str) -> jax.Array:
     raise InvalidValue("sew", mode, ", ".join(map(repr, SEW_MODES)))
 
 
-def pointwise_conv(
-    lhs: jax.Array,
-    rhs: jax.Array,
-    window_strides: Sequence[int],
-    padding: str | Sequence[tuple[int, int]],
-    *,
-    lhs_dilation: Sequence[int] | None = None,
-    rhs_dilation: Sequence[int] | None = None,
-    dimension_numbers=None,
-    feature_group_count: int = 1,
-    precision=None,
-) -> jax.Array:
-    """``lax.conv_general_dilated`` (Flax's ``nn.Conv(conv_general_dilated=...)``) that runs a 1×1 kernel as a
-    matmul over the channel axis: ``y[..., o] = Σ_c x[..., c] · w[0, 0, c, o]`` for channels-last input and
-    an ``HWIO`` kernel with unit strides and no padding, dilation or groups. XLA's CPU backend runs that
-    matmul about twice as fast as the convolution, forward and backward, and its weight gradient up to 2.7×
-    faster again when the positions are flattened into one row axis first (docs/performance.md §7); any
-    other conv is passed on."""
-    no_padding = padding in ("SAME", "VALID") or all(tuple(p) == (0, 0) for p in padding)
-    channels_last = dimension_numbers is None or (
-        dimension_numbers == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC"[: lhs.ndim], "HWIO", "NHWC"))
-    )
-    pointwise = (
-        rhs.ndim == 4
-        and rhs.shape[:2] == (1, 1)
-        and all(s == 1 for s in window_strides)
-        and all(d == 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
-        and feature_group_count == 1
-        and no_padding
-        and channels_last
-    )
-    if not pointwise:
-        return jax.lax.conv_general_dilated(
-            lhs,
-            rhs,
-            window_strides,
-            padding,
-            lhs_dilation=lhs_dilation,
-            rhs_dilation=rhs_dilation,
-            dimension_numbers=dimension_numbers,
-            feature_group_count=feature_group_count,
-            precision=precision,
-        )
-    rows = lhs.reshape(-1, lhs.shape[-1])
-    y = jax.lax.dot_general(rows, rhs[0, 0], (((1,), (0,)), ((), ())), precision=precision)
-    return y.reshape(*lhs.shape[:-1], rhs.shape[-1])
-
-
 def conv_bn(
     x: jax.Array,
     *,
@@ -134,7 +87,7 @@ def conv_bn(
         kernel_init=torch_conv_init,
         bias_init=torch_bias_init(fan_in),
         dtype=dtype,
-        conv_general_dilated=pointwise_conv,
+        conv_general_dilated=conv_general_dilated,
         name="conv",
     )(x)
     y = nn.BatchNorm(

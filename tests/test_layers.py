@@ -66,23 +66,3 @@ def test_conv_bn_scale_init_sets_the_initial_batchnorm_scale():
     np.testing.assert_array_equal(variables["params"]["bn"]["scale"], np.full(5, 2.0))
     y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"])
     np.testing.assert_allclose(np.std(np.asarray(layers.fold_time(y)), axis=(0, 1, 2)), 2.0, rtol=1e-3)
-
-
-@pytest.mark.parametrize(
-    "kernel, strides, padding",
-    [((1, 1), (1, 1), "SAME"), ((1, 1), (1, 1), ((0, 0), (0, 0))), ((3, 3), (1, 1), "SAME"), ((1, 1), (2, 2), "VALID")],
-)
-def test_pointwise_conv_is_the_convolution_with_its_gradients(kernel, strides, padding):
-    x = jax.random.normal(jax.random.key(0), (2, 5, 6, 3))
-    w = jax.random.normal(jax.random.key(1), (*kernel, 3, 4))
-    dims = jax.lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
-
-    def run(conv):
-        return lambda x, w: jnp.sum(jnp.sin(conv(x, w, strides, padding, dimension_numbers=dims)))
-
-    np.testing.assert_allclose(run(layers.pointwise_conv)(x, w), run(jax.lax.conv_general_dilated)(x, w), rtol=1e-5)
-    got = jax.grad(run(layers.pointwise_conv), argnums=(0, 1))(x, w)
-    want = jax.grad(run(jax.lax.conv_general_dilated), argnums=(0, 1))(x, w)
-    chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5)
-    if kernel == (1, 1) and strides == (1, 1):  # a matmul, not a convolution
-        assert "convolution" not in jax.jit(run(layers.pointwise_conv)).lower(x, w).as_text()

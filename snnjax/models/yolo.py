@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from snnjax.checks import check, check_dtype, is_int
-from snnjax.layers import SEW_MODES, fold_time, pointwise_conv, torch_bias_init, torch_conv_init, unfold_time
+from snnjax.convolution import conv_general_dilated
+from snnjax.layers import SEW_MODES, fold_time, torch_bias_init, torch_conv_init, unfold_time
 from snnjax.models.spiking import SpikingConfig, Units
 from snnjax.pooling import max_pool
 
@@ -153,7 +154,7 @@ class Detect(nn.Module):
                 kernel_init=torch_conv_init,
                 bias_init=detect_bias_init(x.shape[-1], stride, self.num_classes),
                 dtype=self.dtype,
-                conv_general_dilated=pointwise_conv,
+                conv_general_dilated=conv_general_dilated,
                 name=f"m_{i}",
             )(x)
             outputs.append(y.reshape(y.shape[:-1] + (NUM_ANCHORS, 5 + self.num_classes)).astype(jnp.float32))

@@ -7,9 +7,10 @@ numbers (``NHWC``/``HWIO``/``NHWC``, given explicitly, as Flax does) and no feat
   ``y[p, o] = Σ_c x[p, c] · w[0, 0, c, o]``;
 * any other kernel runs as XLA's convolution, with a weight gradient that, on a CPU, sums XLA's weight
   gradient over chunks of the batch, ``dW = Σ_k dW(x[k], dy[k])``, each chunk's output gradient small
-  enough to stay in cache (:data:`CHUNK_BYTES`). XLA's CPU kernel streams a large output gradient from
-  memory many times: on QKFormer's 32×32×128 layers (batch 64) it runs 2–3× slower than on the same work in
-  chunks (docs/performance.md §8). Other platforms differentiate the convolution as XLA does.
+  enough to stay in cache (:data:`CHUNK_BYTES`). XLA's CPU kernel slows down once the output gradient
+  outgrows the cache: on QKFormer's 32×32×128 layers (batch 64) it runs 2–3× slower than on the same work
+  in chunks (docs/performance.md §8); with several devices the batch is split over them and is not chunked.
+  Other platforms differentiate the convolution as XLA does.
 
 Everything else is passed on to ``jax.lax.conv_general_dilated`` unchanged.
 """
@@ -124,9 +125,10 @@ def chunked_weight_gradient(
 ) -> jax.Array:
     """The convolution's weight gradient for output gradient ``g``, summed in float32 over
     :func:`batch_chunks` of ``g`` (and the matching examples of ``lhs``) of ``chunk_bytes``
-    (None: :data:`CHUNK_BYTES`)."""
+    (None: :data:`CHUNK_BYTES`). In one piece where JAX has several devices: there a batch is usually
+    split over them, and chunks that cut across their shards would move data between devices."""
     chunks = batch_chunks(g, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
-    if len(chunks) <= 1:
+    if len(chunks) <= 1 or jax.device_count() > 1:
         return _weight_gradient(lhs, rhs, g, settings)
     total = sum(_weight_gradient(lhs[c], rhs, g[c], settings).astype(jnp.float32) for c in chunks)
     return total.astype(rhs.dtype)

@@ -51,20 +51,24 @@ def test_lax_default_layout_is_passed_on():
 
 
 def test_the_weight_gradient_sums_chunks_on_the_cpu_and_not_elsewhere(monkeypatch):
-    """With 2-example chunks of a batch of 5: forward, input gradient and 3 chunks on the CPU; three
-    convolutions (XLA's own weight gradient) when lowered for a GPU. 1×1 kernels run as matmuls."""
+    """With 2-example chunks of a batch of 5: forward, input gradient and 3 chunks on a one-device CPU;
+    three convolutions (XLA's own weight gradient) lowered for a GPU or with several devices. 1×1 kernels
+    run as matmuls."""
     monkeypatch.setattr(convolution, "CHUNK_BYTES", 2 * 4 * 4 * 2 * 4)
     x, w = jnp.ones((5, 4, 4, 3)), jnp.ones((3, 3, 3, 2))
     loss = _loss(convolution.conv_general_dilated, (1, 1), "SAME", dimension_numbers=NHWC)
-    grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
 
     def convolutions(platform, w):
+        grad = jax.jit(jax.grad(lambda x, w: loss(x, w), argnums=(0, 1)))  # a new function: traced anew
         module = jax.export.export(grad, platforms=[platform])(x, w).mlir_module()
         return module.count("stablehlo.convolution")
 
+    monkeypatch.setattr(jax, "device_count", lambda: 1)
     assert convolutions("cpu", w) == 2 + 3
     assert convolutions("cuda", w) == 3
     assert convolutions("cpu", jnp.ones((1, 1, 3, 2))) == 0
+    monkeypatch.setattr(jax, "device_count", lambda: 2)  # a batch split over devices is not chunked
+    assert convolutions("cpu", w) == 3
 
 
 def test_batch_chunks_hold_at_most_the_bytes_asked_and_one_example_at_least():

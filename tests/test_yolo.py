@@ -184,7 +184,7 @@ def test_gradients_are_finite_and_reach_every_parameter(train_step):
 def test_bf16_compute_with_fp32_params(variables):
     model = YOLOv5n(spiking=SPIKING, dtype=jnp.bfloat16)
     jaxpr = str(jax.make_jaxpr(functools.partial(model.apply, train=False))(variables, IMAGES))
-    # 1×1 convs run as matmuls (layers.pointwise_conv)
+    # 1×1 convs run as matmuls (snnjax.convolution)
     convs = [line for line in jaxpr.splitlines() if "conv_general_dilated[" in line or "dot_general[" in line]
     assert len(convs) == 60 and all("bf16[" in line.split("=")[0] for line in convs)
     outputs = jax.jit(functools.partial(model.apply, train=False))(variables, IMAGES)

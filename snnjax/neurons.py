@@ -72,9 +72,9 @@ def _scan_neuron(
 
 def _scan(step: Callable, unroll: int, v0: jax.Array, xs: tuple, reverse: bool = False):
     """``jax.lax.scan(step, v0, xs, unroll=unroll, reverse=reverse)``, its stacked outputs behind an
-    optimisation barrier, so that XLA materialises them once rather than fusing the steps' computation
-    into their consumers: QKFormer-3-256's CPU train step compiles to 1184 fusions instead of 1342 and
-    runs 4–8 % faster (docs/performance.md §8)."""
+    optimisation barrier. It changes how XLA fuses the steps with their consumers (QKFormer-3-256's train
+    step compiles to 1184 fusions instead of 1342); on the CPU that step ran 8 % faster on one core and
+    within noise on two (docs/performance.md §8.2)."""
     carry, stacked = jax.lax.scan(step, v0, xs, unroll=unroll, reverse=reverse)
     return carry, jax.lax.optimization_barrier(stacked)
 

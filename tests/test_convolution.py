@@ -78,7 +78,7 @@ def test_batch_chunks_hold_at_most_the_bytes_asked_and_one_example_at_least():
     assert convolution.batch_chunks(g, 64 * 7) == [slice(0, 7)]
 
 
-def test_chunked_weight_gradient_matches_finite_differences_and_keeps_bfloat16():
+def test_chunked_weight_gradient_matches_finite_differences_and_keeps_bfloat16(monkeypatch):
     x = jax.random.normal(jax.random.key(2), (4, 5, 5, 2))
     w = jax.random.normal(jax.random.key(3), (3, 3, 2, 3))
     settings = ((1, 1), ((1, 1), (1, 1)), None, None)
@@ -93,6 +93,7 @@ def test_chunked_weight_gradient_matches_finite_differences_and_keeps_bfloat16()
         )(w)
 
     np.testing.assert_allclose(chunked(x, w), exact(x, w), rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(convolution, "CHUNK_BYTES", 1)  # the model path, in one-example chunks
     check_grads(
         _loss(convolution.conv_general_dilated, (1, 1), "SAME", dimension_numbers=NHWC), (x, w), 1, modes=["rev"]
     )

@@ -409,18 +409,25 @@ def parse_layer(text: str) -> tuple[int, int, int, int]:
 
 
 def conv_passes(
-    x: jax.Array, w: jax.Array, dy: jax.Array, conv: Callable = jax.lax.conv_general_dilated
+    x: jax.Array,
+    w: jax.Array,
+    dy: jax.Array,
+    conv: Callable = jax.lax.conv_general_dilated,
+    compiler_options: dict | None = None,
 ) -> dict[str, Step]:
     """Jitted forward, input gradient and weight gradient of the 3×3 'SAME' NHWC convolution ``conv`` (a
-    ``lax.conv_general_dilated`` signature), each its own step."""
+    ``lax.conv_general_dilated`` signature), each its own step compiled with XLA's ``compiler_options``."""
 
     def apply(x, w):
         return conv(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
+    def jit(fn):
+        return jax.jit(fn, compiler_options=compiler_options)
+
     fns = {
-        "forward": jax.jit(apply),
-        "input gradient": jax.jit(lambda x, w, dy: jax.vjp(apply, x, w)[1](dy)[0]),
-        "weight gradient": jax.jit(lambda x, w, dy: jax.vjp(apply, x, w)[1](dy)[1]),
+        "forward": jit(apply),
+        "input gradient": jit(lambda x, w, dy: jax.vjp(apply, x, w)[1](dy)[0]),
+        "weight gradient": jit(lambda x, w, dy: jax.vjp(apply, x, w)[1](dy)[1]),
     }
     args = {"forward": (x, w), "input gradient": (x, w, dy), "weight gradient": (x, w, dy)}
     return {
@@ -459,11 +466,13 @@ def torch_conv_passes(batch: int, h: int, w: int, c: int, o: int) -> tuple[dict[
 
 
 def bench_conv(args: argparse.Namespace) -> None:
-    """Times each 3×3 convolution's forward and both gradients as snnjax's models run them
-    (``snnjax.convolution``), as XLA differentiates ``lax.conv_general_dilated`` and, where installed, in
-    PyTorch."""
+    """Times each 3×3 convolution's forward and both gradients as snnjax's programs run them
+    (``snnjax.convolution``, compiled with ``snnjax.engine.compiler``'s options), as XLA runs
+    ``lax.conv_general_dilated`` with its default options and, where installed, in PyTorch."""
     from snnjax.convolution import conv_general_dilated
+    from snnjax.engine.compiler import compiler_options
 
+    options = compiler_options(jax.devices()[0].platform)
     platform = f"jax {jax.__version__} on {jax.devices()[0].platform}"
     rows = []
     for layer in args.layers:
@@ -474,8 +483,8 @@ def bench_conv(args: argparse.Namespace) -> None:
         weight = (jax.random.normal(key_w, (3, 3, c, o)) * 0.05).astype(dtype)
         dy = jax.random.normal(key_g, (args.batch, h, w, o)).astype(dtype)
         runs = [
-            ("snnjax", platform, conv_passes(x, weight, dy, conv_general_dilated)),
-            ("XLA (lax.conv_general_dilated)", platform, conv_passes(x, weight, dy)),
+            ("snnjax", platform, conv_passes(x, weight, dy, conv_general_dilated, options)),
+            ("XLA (lax.conv_general_dilated, default options)", platform, conv_passes(x, weight, dy)),
         ]
         reference = torch_conv_passes(args.batch, h, w, c, o) if args.dtype == "float32" else None
         if reference is not None:

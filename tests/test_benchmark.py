@@ -18,7 +18,7 @@ def test_conv_benchmark_times_three_passes_per_layer_and_names_a_bad_layer(exper
     path = tmp_path / "conv.json"
     bench.main(["conv", "--layers", "6x5:3-4", "--batch", "2", "--repeats", "1", "--json", str(path)])
     out = capsys.readouterr().out
-    assert "| 6x5:3-4 | snnjax |" in out and "| 6x5:3-4 | XLA (lax.conv_general_dilated) |" in out
+    assert "| 6x5:3-4 | snnjax |" in out and "| 6x5:3-4 | XLA (lax.conv_general_dilated, default options) |" in out
     rows = json.loads(path.read_text())["rows"]
     assert rows[0]["flops_per_pass"] == 2 * 2 * 6 * 5 * 3 * 4 * 9
     assert all(row[f"{p}_ms"] > 0 for row in rows for p in ("forward", "input_gradient", "weight_gradient"))

@@ -19,8 +19,9 @@ import optax
 import pytest
 
 from snnjax.checks import check, number
-from snnjax.engine import flags
+from snnjax.engine import evaluators, flags, loop
 from snnjax.engine.checkpoint import CheckpointError, load_state
+from snnjax.engine.compiler import compiler_options, mesh_options
 from snnjax.engine.config import LoopConfig
 from snnjax.engine.evaluators import SumEvaluator
 from snnjax.engine.loop import NonFiniteError, Trainer
@@ -262,3 +263,34 @@ def test_history_keeps_numbers_and_flat_maps_of_numbers_only():
 
     assert all(map(is_history_value, (0.5, 3, None, "text", {"layer": 0.1, "other": 2})))
     assert not any(map(is_history_value, ({"cls": [0.1, 0.2]}, [1, 2], {"layer": {"macs": 1.0}})))
+
+
+def test_cpu_programs_run_convolutions_with_eigen_and_other_platforms_get_no_options():
+    """With the CPU options no convolution runs in a YNNPACK fusion and the numbers agree with XLA's
+    default kernels; a GPU gets no options."""
+    assert compiler_options("gpu") == {} and compiler_options("tpu") == {}
+    assert mesh_options(make_mesh(LoopConfig())) == compiler_options("cpu")
+    x = jax.random.normal(jax.random.key(6), (4, 9, 9, 32))
+    w = jax.random.normal(jax.random.key(7), (3, 3, 32, 32)) * 0.1
+
+    def conv(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    eigen = jax.jit(conv, compiler_options=compiler_options("cpu")).lower(x, w).compile()
+    assert "__ynn_fusion" not in eigen.as_text() and "convolution(" in eigen.as_text()
+    np.testing.assert_allclose(eigen(x, w), jax.jit(conv)(x, w), rtol=1e-4, atol=1e-4)
+
+
+def test_the_train_and_eval_programs_compile_with_the_options_of_their_mesh(tmp_path, monkeypatch):
+    """Both programs are compiled with what ``mesh_options`` gives (an option XLA rejects shows that it
+    reached the compiler)."""
+    bad = {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_LIBRARY_TYPE"}
+    monkeypatch.setattr(loop, "mesh_options", lambda mesh: bad)
+    monkeypatch.setattr(evaluators, "mesh_options", lambda mesh: bad)
+    task = regression(tmp_path)
+    trainer = Trainer(task)
+    state = trainer.init(jax.random.key_data(jax.random.key(0)))
+    with pytest.raises(Exception, match="NOT_A_LIBRARY_TYPE"):
+        trainer.train_step(state, next(task.train_batches(0, None)))
+    with pytest.raises(Exception, match="NOT_A_LIBRARY_TYPE"):
+        task.evaluators[0](replicate(task.init_variables(jax.random.key(0)), task.mesh), jax.random.key(1))

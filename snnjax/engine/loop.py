@@ -25,6 +25,7 @@ import optax
 
 from snnjax.checks import check
 from snnjax.engine.checkpoint import Checkpoints, load_state
+from snnjax.engine.compiler import mesh_options
 from snnjax.engine.optimizer import Optimizer, updated
 from snnjax.engine.preemption import Preempted, Preemption
 from snnjax.engine.programs import shared
@@ -87,7 +88,9 @@ def make_train_step(task: Task, optimizer: Optimizer):
         )
         return new_state, {"loss": loss, **metrics, FINITE: finite}
 
-    return jax.jit(train_step, donate_argnums=0, out_shardings=replicated(task.mesh))
+    return jax.jit(
+        train_step, donate_argnums=0, out_shardings=replicated(task.mesh), compiler_options=mesh_options(task.mesh)
+    )
 
 
 class NonFiniteError(ArithmeticError):

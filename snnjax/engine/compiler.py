@@ -1,0 +1,28 @@
+"""The XLA options the engine compiles its programs with (train step, evaluator steps, detection).
+
+On a CPU, XLA (jaxlib 0.10) hands matmuls, reductions and convolutions to YNNPACK by default. These
+options keep YNNPACK's matmuls and reductions and give convolutions to XLA's Eigen kernels, which ran
+each of QKFormer's 3×3 layers as fast or up to 2.1× faster on a 2-core CPU, weight gradients included
+(docs/performance.md §9). Other platforms get none. Pass ``compiler_options("cpu")`` to your own
+``jax.jit(..., compiler_options=...)`` for the same kernels.
+"""
+
+from __future__ import annotations
+
+from jax.sharding import Mesh
+
+# XLA:CPU's default YNNPACK library types without "INDIVIDUAL_CONVOLUTION".
+YNNPACK_WITHOUT_CONVOLUTIONS = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+
+
+def compiler_options(platform: str) -> dict[str, str]:
+    """XLA options for a program on ``platform`` ("cpu", "gpu", ...): on "cpu", convolutions by Eigen
+    rather than YNNPACK; none elsewhere."""
+    if platform == "cpu":
+        return {"xla_cpu_experimental_ynn_fusion_type": YNNPACK_WITHOUT_CONVOLUTIONS}
+    return {}
+
+
+def mesh_options(mesh: Mesh) -> dict[str, str]:
+    """:func:`compiler_options` of the platform of ``mesh``'s devices."""
+    return compiler_options(mesh.devices.flat[0].platform)

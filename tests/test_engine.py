@@ -19,7 +19,7 @@ import optax
 import pytest
 
 from snnjax.checks import check, number
-from snnjax.engine import evaluators, flags, loop
+from snnjax.engine import compiler, flags
 from snnjax.engine.checkpoint import CheckpointError, load_state
 from snnjax.engine.compiler import compiler_options, mesh_options
 from snnjax.engine.config import LoopConfig
@@ -282,15 +282,18 @@ def test_cpu_programs_run_convolutions_with_eigen_and_other_platforms_get_no_opt
 
 
 def test_the_train_and_eval_programs_compile_with_the_options_of_their_mesh(tmp_path, monkeypatch):
-    """Both programs are compiled with what ``mesh_options`` gives (an option XLA rejects shows that it
-    reached the compiler)."""
+    """Programs jitted by ``jit_over`` compile with what ``mesh_options`` gives, the init program with its
+    own options on top (an option XLA rejects shows that it reached the compiler)."""
     bad = {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_LIBRARY_TYPE"}
-    monkeypatch.setattr(loop, "mesh_options", lambda mesh: bad)
-    monkeypatch.setattr(evaluators, "mesh_options", lambda mesh: bad)
     task = regression(tmp_path)
     trainer = Trainer(task)
     state = trainer.init(jax.random.key_data(jax.random.key(0)))
+    monkeypatch.setattr(compiler, "mesh_options", lambda mesh: bad)
+    with pytest.raises(Exception, match="NOT_A_LIBRARY_TYPE"):
+        Trainer(regression(tmp_path / "other")).init(jax.random.key_data(jax.random.key(0)))
+    trainer = Trainer(task)
     with pytest.raises(Exception, match="NOT_A_LIBRARY_TYPE"):
         trainer.train_step(state, next(task.train_batches(0, None)))
+    task = regression(tmp_path / "third")
     with pytest.raises(Exception, match="NOT_A_LIBRARY_TYPE"):
         task.evaluators[0](replicate(task.init_variables(jax.random.key(0)), task.mesh), jax.random.key(1))

@@ -1,4 +1,5 @@
-"""The XLA options the engine compiles its programs with (train step, evaluator steps, detection).
+"""The XLA options the engine compiles its programs with, and :func:`jit_over`, how every program over
+a mesh is jitted (train step, init, evaluator steps, detection).
 
 On a CPU, XLA (jaxlib 0.10) hands matmuls, reductions and convolutions to YNNPACK by default. These
 options keep YNNPACK's matmuls and reductions and give convolutions to XLA's Eigen kernels, which ran
@@ -9,7 +10,12 @@ each of QKFormer's 3×3 layers as fast or up to 2.1× faster on a 2-core CPU, we
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import jax
 from jax.sharding import Mesh
+
+from snnjax.engine.sharding import replicated
 
 # XLA:CPU's default YNNPACK library types without "INDIVIDUAL_CONVOLUTION".
 YNNPACK_WITHOUT_CONVOLUTIONS = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
@@ -26,3 +32,11 @@ def compiler_options(platform: str) -> dict[str, str]:
 def mesh_options(mesh: Mesh) -> dict[str, str]:
     """:func:`compiler_options` of the platform of ``mesh``'s devices."""
     return compiler_options(mesh.devices.flat[0].platform)
+
+
+def jit_over(mesh: Mesh, fn: Callable, options: dict | None = None, **jit_kwargs) -> Callable:
+    """``jax.jit(fn, **jit_kwargs)`` for a program over ``mesh``: results replicated on its devices, compiled
+    with :func:`mesh_options` and ``options`` on top."""
+    return jax.jit(
+        fn, out_shardings=replicated(mesh), compiler_options={**mesh_options(mesh), **(options or {})}, **jit_kwargs
+    )

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from snnjax.engine.compiler import mesh_options
+from snnjax.engine.compiler import jit_over
 from snnjax.engine.programs import shared
-from snnjax.engine.sharding import needs_sync, replicate, replicated
+from snnjax.engine.sharding import needs_sync, replicate
 
 
 class SumEvaluator:
@@ -43,9 +43,7 @@ class SumEvaluator:
         self.step = shared(
             program_key,
             self._shared_name,
-            lambda: jax.jit(
-                accumulate, donate_argnums=0, out_shardings=replicated(mesh), compiler_options=mesh_options(mesh)
-            ),
+            lambda: jit_over(mesh, accumulate, donate_argnums=0),
         )
 
     def zeros(self, variables: dict, batch: Any, rng: jax.Array) -> Any:

@@ -25,7 +25,7 @@ import optax
 
 from snnjax.checks import check
 from snnjax.engine.checkpoint import Checkpoints, load_state
-from snnjax.engine.compiler import mesh_options
+from snnjax.engine.compiler import jit_over
 from snnjax.engine.optimizer import Optimizer, updated
 from snnjax.engine.preemption import Preempted, Preemption
 from snnjax.engine.programs import shared
@@ -88,9 +88,7 @@ def make_train_step(task: Task, optimizer: Optimizer):
         )
         return new_state, {"loss": loss, **metrics, FINITE: finite}
 
-    return jax.jit(
-        train_step, donate_argnums=0, out_shardings=replicated(task.mesh), compiler_options=mesh_options(task.mesh)
-    )
+    return jit_over(task.mesh, train_step, donate_argnums=0)
 
 
 class NonFiniteError(ArithmeticError):
@@ -181,7 +179,7 @@ class Trainer:
         self.init = shared(
             key,
             "init",
-            lambda: jax.jit(self.init_state, out_shardings=replicated(task.mesh), compiler_options=RUN_ONCE),
+            lambda: jit_over(task.mesh, self.init_state, RUN_ONCE),
         )
         self.train_step = shared(key, "train_step", lambda: make_train_step(task, self.optimizer))
 
@@ -399,7 +397,7 @@ class Trainer:
         ema = state.ema
         if ema is not None:  # copies: the step donates the state, so no two leaves may share a buffer
             ema = ema.replace(variables=jax.tree_util.tree_map(jnp.copy, {"params": params, **model_state}))
-        opt_state = jax.jit(self.optimizer.tx.init, out_shardings=replicated(mesh))(params)
+        opt_state = jit_over(mesh, self.optimizer.tx.init)(params)
         return state.replace(params=params, model_state=model_state, ema=ema, opt_state=opt_state)
 
     def evaluate_only(self) -> dict:

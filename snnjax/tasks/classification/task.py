@@ -19,9 +19,10 @@ import numpy as np
 import optax
 
 from snnjax.checks import check
+from snnjax.engine.compiler import jit_over
 from snnjax.engine.evaluators import SumEvaluator
 from snnjax.engine.programs import program_key, shared
-from snnjax.engine.sharding import batch_sharding, make_mesh, replicate, replicated
+from snnjax.engine.sharding import batch_sharding, make_mesh, replicate
 from snnjax.layers import COMPUTE_DTYPES
 from snnjax.metrics import energy
 from snnjax.metrics.spikes import firing_rates, shuffle_time_interceptor
@@ -81,10 +82,7 @@ class ClassificationTask:
         self._permutation = shared(
             self.program_key,
             "permutation",
-            lambda: jax.jit(
-                lambda key: jax.random.permutation(key, self.num_train).astype(jnp.int32),
-                out_shardings=replicated(mesh),
-            ),
+            lambda: jit_over(mesh, lambda key: jax.random.permutation(key, self.num_train).astype(jnp.int32)),
         )
         self.eval_file = "eval_shuffle_time.json" if config.shuffle_time else "eval.json"
         self.evaluators = (SumEvaluator(self.eval_batches, self.eval_sums, self.summarize, mesh, self.program_key),)

@@ -18,9 +18,9 @@ import numpy as np
 from jax.sharding import Mesh
 
 from snnjax.boxes import scale_boxes
-from snnjax.engine.compiler import mesh_options
+from snnjax.engine.compiler import jit_over
 from snnjax.engine.programs import shared
-from snnjax.engine.sharding import global_batch, process_rows, replicated
+from snnjax.engine.sharding import global_batch, process_rows
 from snnjax.metrics import detection as detection_metrics
 from snnjax.metrics import energy
 from snnjax.metrics.spikes import firing_rates
@@ -96,11 +96,7 @@ class DetectionEvaluator:
     ):
         self.model, self.dataset, self.mesh, self.batch_size = model, dataset, mesh, batch_size
         self.img_size, self.num_classes = dataset.img_size, dataset.num_classes
-        self._detect = shared(
-            program_key,
-            "detect",
-            lambda: jax.jit(self.detect, out_shardings=replicated(mesh), compiler_options=mesh_options(mesh)),
-        )
+        self._detect = shared(program_key, "detect", lambda: jit_over(mesh, self.detect))
 
     def detect(self, variables: dict, images: jax.Array, rng: jax.Array, real: jax.Array | None = None):
         """:func:`detect` of the evaluator's model with ``val.py``'s NMS settings (``[B, MAX_DET, 6]``)."""

@@ -31,6 +31,15 @@ Charge = Callable[[jax.Array, jax.Array, tuple], jax.Array]
 # long scans (e.g. QKFormer's official T·B scan) are unrolled in chunks to bound compile time. An unrolled
 # loop compiles slower: QKFormer-2-32's gradient at T=4 compiles in 24.5 s unrolled, 11.8 s with unroll=1.
 _MAX_UNROLL = 8
+# The backward pass, though, runs faster on a CPU as a loop of single steps (docs/performance.md §10):
+# unrolled, XLA's CPU fusions recompute the reverse recurrence for every output step (T(T+1)/2 steps)
+# and duplicate them per consumer. Elsewhere it unrolls like the forward pass.
+_CPU_BACKWARD_UNROLL = 1
+
+
+def _steps_per_iteration(unroll: int | None, T: int) -> int:
+    """Time steps per scan iteration: ``unroll``, or min(T, 8) for None; never more than T."""
+    return min(T, unroll or _MAX_UNROLL)
 
 
 def _check_time_major(x: jax.Array, name: str = "x") -> None:
@@ -50,7 +59,8 @@ def _scan_neuron(
     unroll: int | None,
 ):
     """Runs charge → fire → reset over the leading time axis; ``per_step`` are scanned alongside x;
-    ``unroll`` steps per loop iteration (None: min(T, 8)). Differentiated by :func:`_recomputing_scan`."""
+    ``unroll`` steps per loop iteration (None: the fastest, :func:`_recomputing_scan`), which also
+    differentiates it."""
     surrogate = get(surrogate)
     v0 = jnp.full(x.shape[1:], 0.0 if v_reset is None else v_reset, dtype=x.dtype)
 
@@ -67,7 +77,7 @@ def _scan_neuron(
 
     if unroll is not None:
         check(isinstance(unroll, int) and unroll >= 1, "unroll", unroll, "an integer >= 1, or None for min(T, 8)")
-    return _recomputing_scan(step, min(x.shape[0], unroll or _MAX_UNROLL), v0, (x, per_step))
+    return _recomputing_scan(step, unroll, v0, (x, per_step))
 
 
 def _scan(step: Callable, unroll: int, v0: jax.Array, xs: tuple, reverse: bool = False):
@@ -80,26 +90,29 @@ def _scan(step: Callable, unroll: int, v0: jax.Array, xs: tuple, reverse: bool =
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _recomputing_scan(step: Callable, unroll: int, v0: jax.Array, xs: tuple):
+def _recomputing_scan(step: Callable, unroll: int | None, v0: jax.Array, xs: tuple):
     """:func:`_scan` with a backward pass that keeps no per-step residuals, only the inputs: it recomputes
     the membrane V[t-1] before each step (one elementwise pass), then runs the steps' VJPs in reverse time,
     each recomputing its charge, surrogate slope and reset. The gradients are autodiff's (tests compare
-    them); on a 2-core CPU it runs as fast as autodiff of the scan with the same memory (XLA fuses and
-    rematerialises those residuals there too), and it bounds what a backend may keep alive to T·N inputs."""
-    return _scan(step, unroll, v0, xs)[1]
+    them), and it bounds what a backend may keep alive to T·N inputs.
+
+    ``unroll`` steps per iteration of all three scans; None unrolls min(T, 8) steps, except the reverse
+    scan on a CPU, which runs one step per iteration (``_CPU_BACKWARD_UNROLL``)."""
+    return _scan(step, _steps_per_iteration(unroll, xs[0].shape[0]), v0, xs)[1]
 
 
 def _recomputing_scan_fwd(step, unroll, v0, xs):
-    return _scan(step, unroll, v0, xs)[1], (v0, xs)
+    return _scan(step, _steps_per_iteration(unroll, xs[0].shape[0]), v0, xs)[1], (v0, xs)
 
 
 def _recomputing_scan_bwd(step, unroll, residuals, g):
     v0, xs = residuals
+    T = xs[0].shape[0]
 
     def membrane_before(v, inputs):
         return step(v, inputs)[0], v
 
-    _, v_before = _scan(membrane_before, unroll, v0, xs)
+    _, v_before = _scan(membrane_before, _steps_per_iteration(unroll, T), v0, xs)
 
     def backward(g_v, inputs):
         v, inputs_t, g_t = inputs
@@ -107,8 +120,13 @@ def _recomputing_scan_bwd(step, unroll, residuals, g):
         g_v, g_inputs = step_vjp((g_v, g_t))
         return g_v, g_inputs
 
-    g_v0, g_xs = _scan(backward, unroll, jnp.zeros_like(v0), (v_before, xs, g), reverse=True)
-    return g_v0, g_xs
+    def reverse(steps: int | None) -> Callable:
+        unrolled = _steps_per_iteration(steps, T)
+        return lambda: _scan(backward, unrolled, jnp.zeros_like(v0), (v_before, xs, g), reverse=True)
+
+    if unroll is not None:
+        return reverse(unroll)()
+    return jax.lax.platform_dependent(cpu=reverse(_CPU_BACKWARD_UNROLL), default=reverse(None))
 
 
 _recomputing_scan.defvjp(_recomputing_scan_fwd, _recomputing_scan_bwd)
@@ -136,8 +154,8 @@ def lif(
       detach_reset: stop the gradient through the reset term.
       surrogate: backward of Θ (name, instance or None for no gradient).
       return_v: also return the post-reset membrane sequence V.
-      unroll: time steps per iteration of the scan: 1 compiles fastest, None (min(T, 8)) runs fastest
-        on a CPU; the results are the same.
+      unroll: time steps per iteration of the scans: 1 compiles fastest, None runs fastest (min(T, 8)
+        steps, and one at a time in the backward pass on a CPU); the results are the same.
 
     Returns:
       Spikes ``[T, ...]`` in x's dtype, or ``(spikes, v)`` when ``return_v``.

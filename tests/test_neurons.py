@@ -200,3 +200,15 @@ def test_the_recomputing_backward_equals_autodiff_of_the_scan(monkeypatch, v_res
 def test_a_bad_unroll_is_named():
     with pytest.raises(ValueError, match="unroll: got 0; accepted: an integer >= 1, or None"):
         neurons.lif(jnp.ones((2, 3)), unroll=0)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU's choice of loops")
+@pytest.mark.parametrize("unroll, loops", [(None, 1), (4, 0), (1, 2)])
+def test_on_a_cpu_the_default_backward_pass_loops_over_time_and_the_forward_pass_is_unrolled(unroll, loops):
+    """unroll=None: the reverse scan is XLA's only loop (one step per iteration, docs/performance.md §10);
+    an explicit unroll applies to every scan (unroll=1: the recomputation of V and the reverse scan)."""
+    x = jnp.ones((4, 8))
+    forward = jax.jit(lambda x: neurons.lif(x, unroll=unroll)).lower(x).compile().as_text()
+    backward = jax.jit(jax.grad(lambda x: neurons.lif(x, unroll=unroll).sum())).lower(x).compile().as_text()
+    assert forward.count(" while(") == (unroll == 1)
+    assert backward.count(" while(") == loops

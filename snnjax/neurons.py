@@ -59,8 +59,8 @@ def _scan_neuron(
     unroll: int | None,
 ):
     """Runs charge → fire → reset over the leading time axis; ``per_step`` are scanned alongside x;
-    ``unroll`` steps per loop iteration (None: the fastest, :func:`_recomputing_scan`), which also
-    differentiates it."""
+    ``unroll`` time steps per loop iteration (None: the fastest per platform, see
+    :func:`_recomputing_scan`, which also differentiates the scan)."""
     surrogate = get(surrogate)
     v0 = jnp.full(x.shape[1:], 0.0 if v_reset is None else v_reset, dtype=x.dtype)
 

@@ -98,11 +98,15 @@ def _recomputing_scan(step: Callable, unroll: int | None, v0: jax.Array, xs: tup
 
     ``unroll`` steps per iteration of all three scans; None unrolls min(T, 8) steps, except the reverse
     scan on a CPU, which runs one step per iteration (``_CPU_BACKWARD_UNROLL``)."""
+    return _forward(step, unroll, v0, xs)
+
+
+def _forward(step: Callable, unroll: int | None, v0: jax.Array, xs: tuple) -> jax.Array:
     return _scan(step, _steps_per_iteration(unroll, xs[0].shape[0]), v0, xs)[1]
 
 
 def _recomputing_scan_fwd(step, unroll, v0, xs):
-    return _scan(step, _steps_per_iteration(unroll, xs[0].shape[0]), v0, xs)[1], (v0, xs)
+    return _forward(step, unroll, v0, xs), (v0, xs)
 
 
 def _recomputing_scan_bwd(step, unroll, residuals, g):
@@ -120,13 +124,12 @@ def _recomputing_scan_bwd(step, unroll, residuals, g):
         g_v, g_inputs = step_vjp((g_v, g_t))
         return g_v, g_inputs
 
-    def reverse(steps: int | None) -> Callable:
-        unrolled = _steps_per_iteration(steps, T)
-        return lambda: _scan(backward, unrolled, jnp.zeros_like(v0), (v_before, xs, g), reverse=True)
+    def reverse(steps: int | None):
+        return _scan(backward, _steps_per_iteration(steps, T), jnp.zeros_like(v0), (v_before, xs, g), reverse=True)
 
     if unroll is not None:
-        return reverse(unroll)()
-    return jax.lax.platform_dependent(cpu=reverse(_CPU_BACKWARD_UNROLL), default=reverse(None))
+        return reverse(unroll)
+    return jax.lax.platform_dependent(cpu=lambda: reverse(_CPU_BACKWARD_UNROLL), default=lambda: reverse(None))
 
 
 _recomputing_scan.defvjp(_recomputing_scan_fwd, _recomputing_scan_bwd)

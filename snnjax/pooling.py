@@ -87,9 +87,9 @@ def max_pool(
     The same values as ``flax.linen.max_pool`` and the same gradient: each output's cotangent goes to the
     first maximal tap of its window in row-major order (PyTorch's and XLA's rule, which matters after
     convolving binary spikes, where ties are common). The forward pass of a gradient also keeps that tap's
-    index; the backward pass adds one masked strided scatter per tap, which XLA fuses into one loop (or,
-    where several fusions consume the gradient, into each of them). XLA's select-and-scatter took 4–7×
-    longer on the CPU (docs/performance.md §7.2, §10.2).
+    index; the backward pass adds one masked strided scatter per tap, which XLA fuses into one loop (where
+    several fusions consume the gradient, XLA writes each tap out and adds them inside each consumer).
+    XLA's select-and-scatter took 4–7× longer on the CPU (docs/performance.md §7.2, §10.2).
     """
     window, strides = tuple(window), tuple(strides)
     try:

@@ -210,5 +210,5 @@ def test_on_a_cpu_the_default_backward_pass_loops_over_time_and_the_forward_pass
     x = jnp.ones((4, 8))
     forward = jax.jit(lambda x: neurons.lif(x, unroll=unroll)).lower(x).compile().as_text()
     backward = jax.jit(jax.grad(lambda x: neurons.lif(x, unroll=unroll).sum())).lower(x).compile().as_text()
-    assert forward.count(" while(") == (unroll == 1)
+    assert forward.count(" while(") == int(unroll == 1)
     assert backward.count(" while(") == loops

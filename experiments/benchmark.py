@@ -2,6 +2,7 @@
 
     python experiments/benchmark.py lif                    # LIF forward+backward, T=4 × 16.8M neurons
     python experiments/benchmark.py lif --T 4 --N 1048576 --dtype bfloat16 --json lif.json
+    python experiments/benchmark.py encoder                # every encoding, X [64, 32, 32, 32], T=4
     python experiments/benchmark.py qkformer               # 3-256 and 4-384, batch 64/256, fp32/bf16
     python experiments/benchmark.py qkformer --models 3-256 --batch_sizes 16 --dtypes float32 --steps 3 \\
         --official_model ~/src/QKFormer/cifar10/model.py   # and the official PyTorch model, same shapes
@@ -14,6 +15,12 @@ the four tensors of T·N elements that any implementation must move (read x, wri
 cotangent, write the input gradient). SpikingJelly's multi-step LIF runs in the same process when
 installed, in either of its module layouts (``spikingjelly.activation_based`` or the older
 ``spikingjelly.clock_driven``); the table names the layout and backend that ran.
+
+``encoder`` times one forward + backward pass (gradients to X, θ_0 and λ) of each temporal encoding of
+``snnjax.encoding`` over X ``[batch, size, size, channels]``, counting the (2T + 2)·N elements any
+implementation must move (read X, write the spikes, read their cotangent, write X's gradient). Where
+SpikingJelly is installed, the same equations written in PyTorch (a loop over t with SpikingJelly's sigmoid
+surrogate; the paper's code is not public) run beside it on the same inputs.
 
 ``qkformer`` and ``yolo`` time the real train steps of the CIFAR and VOC tasks. ``qkformer``: the CIFAR
 step (``snnjax.tasks.classification.task``: on-device batch gather, forward, soft-target cross-entropy,
@@ -34,9 +41,11 @@ a model's step time goes convolution by convolution.
 
 ``compare`` is the whole comparison in one run, sized to finish within ten minutes on one H100/H200:
 the LIF pass (with the bytes it must move and the share of the device's bandwidth it reaches) against
-SpikingJelly's, and QKFormer's train and eval steps in bf16 at the official figures' sizes against the
-official model (``--official_model``); where a reference is not installed it falls back to the official
-code's stored H200 figures and says so. It ends with one summary table, the one the README shows.
+SpikingJelly's, the phase and TTFS encoders (``--encodings``) on the first configuration's learnable-conv
+output against their PyTorch reference, and QKFormer's train and eval steps in bf16 at the official
+figures' sizes against the official model (``--official_model``); where a reference is not installed it
+falls back to the official code's stored H200 figures (the encoders have none) and says so. It ends with
+one summary table, the one the README shows.
 
 Every row reports the first call apart (for a jitted step: compilation plus one run), the median step
 time, memory (XLA's analysis of the compiled step; the device's peak where the backend reports it) and,
@@ -71,6 +80,7 @@ import numpy as np
 
 from snnjax.checks import Accepts, check_args, integer
 from snnjax.cli.hugepages import hugepages_in_use, restart_with_hugepages
+from snnjax.encoding import KINDS, encode
 from snnjax.neurons import lif
 from snnjax.surrogate import Sigmoid
 
@@ -95,10 +105,13 @@ def device_limits(device_kind: str, dtype: str) -> tuple[float, float] | None:
     return None
 
 
-def time_it(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    """Median wall time in seconds of ``fn()`` (which must block until its result is ready)."""
-    for _ in range(warmup):
+def time_it(fn: Callable[[], object], repeats: int, warmup: int = 2, warmup_s: float = 0.0) -> float:
+    """Median wall time in seconds of ``fn()`` (which must block until its result is ready) over ``repeats``
+    calls, after at least ``warmup`` calls and, up to 50 calls, ``warmup_s`` seconds of them."""
+    start, calls = time.perf_counter(), 0
+    while calls < warmup or (time.perf_counter() - start < warmup_s and calls < 50):
         fn()
+        calls += 1
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -146,13 +159,19 @@ def footprint(analysis) -> int | None:
     )
 
 
+# Warm-up before timing a step: a millisecond step's first calls in a process ran up to 5× slower (fresh
+# memory; the other implementation's idle threads still spinning).
+WARMUP_S = 0.5
+
+
 def measure(step: Step, repeats: int, device_peak: Callable[[], int | None] = device_peak_bytes) -> Measured:
-    """Times ``step``'s first call apart from the median of ``repeats`` later calls (after one more warm-up
-    call); a jitted step adds its compiled cost and memory analysis (the first call's compilation is reused)."""
+    """Times ``step``'s first call apart from the median of ``repeats`` later calls (after at least one more
+    warm-up call and ``WARMUP_S`` of them); a jitted step adds its compiled cost and memory analysis (the
+    first call's compilation is reused)."""
     start = time.perf_counter()
     step.run()
     first_call_s = time.perf_counter() - start
-    step_s = time_it(step.run, repeats, warmup=1)
+    step_s = time_it(step.run, repeats, warmup=1, warmup_s=WARMUP_S)
     if step.lower is None:
         return Measured(first_call_s, step_s, device_peak_bytes=device_peak())
     compiled = step.lower().compile()
@@ -389,6 +408,136 @@ def bench_lif(args: argparse.Namespace) -> None:
         )
     if len(rows) == 2:
         print(f"\nsnnjax is {rows[0]['pass_per_s'] / rows[1]['pass_per_s']:.2f}× SpikingJelly's throughput")
+    if args.json:
+        write_json(args.json, args, rows)
+
+
+def encoder_bytes(T: int, N: int, dtype: str) -> int:
+    """Bytes any encoder forward + backward of N inputs must move: read X, write the T·N spikes, read
+    their cotangent, write X's gradient."""
+    return (2 * T + 2) * N * np.dtype(DTYPES[dtype]).itemsize
+
+
+def encoder_inputs(T: int, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, ...]:
+    """float32 X ~ U[0, 1.5) of ``shape`` (some inputs above θ_0 = 1, some below), a cotangent ``[T, *shape]``,
+    θ_0 = 1 and λ = 0.5 per channel (the paper's initial values)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.5, shape).astype(np.float32)
+    g = rng.standard_normal((T, *shape), dtype=np.float32)
+    channels = shape[-1]
+    return x, g, np.ones(channels, np.float32), np.full(channels, 0.5, np.float32)
+
+
+def snnjax_encoder_step(kind: str, T: int, inputs: tuple[np.ndarray, ...], dtype: str) -> Step:
+    """One jitted forward + backward of ``snnjax.encoding.encode`` to X, θ_0 and λ (straight-through for
+    ``poisson``; ``direct`` has no thresholds)."""
+    x, g, theta, lam = (jnp.asarray(a, DTYPES[dtype]) for a in inputs)
+    key = jax.random.PRNGKey(0)
+
+    def encoder(x, theta, lam):
+        return encode(kind, x, T, threshold=theta, threshold_decay=lam, key=key)
+
+    @jax.jit
+    def forward_backward(x, theta, lam, g):
+        spikes, vjp = jax.vjp(encoder, x, theta, lam)
+        return spikes, vjp(g)
+
+    return Step(
+        lambda: jax.block_until_ready(forward_backward(x, theta, lam, g)),
+        lambda: forward_backward.lower(x, theta, lam, g),
+    )
+
+
+def torch_encode(torch, kind: str, x, theta0, lam, T: int, spike: Callable):
+    """The encoders as a PyTorch user writes them (no official code of the paper is public): X repeated
+    T times, Bernoulli draws with a straight-through gradient, or a loop over t of S_t = spike(X_t − θ_t)
+    with θ_t = θ_0 λ^(t−1) and X_{t+1} = X_t (rate), X_t − S_t θ_t (phase) or X_t (1 − S_t) (ttfs)."""
+    if kind == "direct":
+        return x.unsqueeze(0).repeat(T, *(1,) * x.dim())
+    if kind == "poisson":
+        p = x.clamp(0, 1)
+        return p + (torch.bernoulli(p.expand(T, *p.shape)) - p).detach()
+    thetas = theta0 * lam ** torch.arange(T, dtype=x.dtype, device=x.device)[:, None]
+    spikes = []
+    for theta in thetas:
+        spikes.append(spike(x - theta))
+        if kind == "phase":
+            x = x - spikes[-1] * theta
+        elif kind == "ttfs":
+            x = x * (1 - spikes[-1])
+    return torch.stack(spikes)
+
+
+def torch_encoder_step(kind: str, T: int, inputs: tuple[np.ndarray, ...], dtype: str, sj: SpikingJelly) -> Step:
+    """``torch_encode``'s forward + backward on the same inputs, with SpikingJelly's sigmoid surrogate (α = 4)."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(os.cpu_count() or 1)
+    tdtype = getattr(torch, dtype)
+    x, g, theta, lam = (torch.from_numpy(a).to(device, tdtype) for a in inputs)
+    leaves = [a.requires_grad_() for a in (x, theta, lam)]
+    spike = sj.surrogate.Sigmoid(alpha=4.0)
+
+    def step():
+        for leaf in leaves:
+            leaf.grad = None
+        torch_encode(torch, kind, x, theta, lam, T, spike).backward(g)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return Step(step)
+
+
+def encoder_rows(encodings: list[str], T: int, shape: tuple[int, ...], dtype: str, repeats: int) -> list[dict]:
+    """Measures each encoding's pass in snnjax and, where SpikingJelly is installed, right after it in the
+    PyTorch reference: rows in that order, with the effective bytes/s of ``encoder_bytes``."""
+    N = int(np.prod(shape))
+    inputs = encoder_inputs(T, shape)
+    limits = device_limits(jax.devices()[0].device_kind, dtype)
+    implementations = [("snnjax", f"jax {jax.__version__}", snnjax_encoder_step, device_peak_bytes)]
+    sj = find_spikingjelly()
+    if sj is None:
+        print(f"{NO_SPIKINGJELLY}: snnjax's encoders only (pip install torch spikingjelly to compare)")
+    else:
+        import torch
+
+        backend = f"torch {torch.__version__}, loop over t, {sj.layout}.surrogate.Sigmoid"
+        build = lambda kind, T, inputs, dtype: torch_encoder_step(kind, T, inputs, dtype, sj)  # noqa: E731
+        implementations.append(("PyTorch + SpikingJelly", backend, build, torch_peak_bytes(torch)))
+    rows = []
+    for kind in encodings:
+        for name, backend, build, peak in implementations:
+            measured = measure(build(kind, T, inputs, dtype), repeats, peak)
+            row = {"encoding": kind, "implementation": name, "backend": backend}
+            row.update(phase_fields("pass", measured, T * N, limits))
+            row["effective_bytes_per_s"] = encoder_bytes(T, N, dtype) / measured.step_s
+            rows.append(row)
+    return rows
+
+
+def bench_encoder(args: argparse.Namespace) -> None:
+    shape = (args.batch, args.size, args.size, args.channels)
+    rows = encoder_rows(args.encodings, args.T, shape, args.dtype, args.repeats)
+    moved = si(encoder_bytes(args.T, int(np.prod(shape)), args.dtype), "B")
+    print(
+        f"\nEncoder forward+backward to X, θ_0 and λ: X {list(shape)}, T={args.T}, {args.dtype}, "
+        f"median of {args.repeats}; any implementation must move {moved}\n"
+    )
+    print(
+        "| encoding | implementation | backend | first call (s) | time (ms) | spikes/s | effective GB/s "
+        "| bytes/s (of peak) | memory GiB: XLA / device peak | snnjax speed |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    per_encoding = len(rows) // len(args.encodings)
+    for i, row in enumerate(rows):
+        ours = rows[i - i % per_encoding]
+        speed = ratio_text(ours["pass_per_s"], row["pass_per_s"]) if row is not ours else ""
+        print(
+            f"| {row['encoding']} | {row['implementation']} | {row['backend']} | {row['pass_first_call_s']:.2f} | "
+            f"{row['pass_step_ms']:.2f} | {row['pass_per_s']:.3g} | {row['effective_bytes_per_s'] / 1e9:.1f} | "
+            f"{achieved(row, 'pass', 'bandwidth')} | {memory_text(row, 'pass')} | {speed} |"
+        )
     if args.json:
         write_json(args.json, args, rows)
 
@@ -946,12 +1095,29 @@ def bench_compare(args: argparse.Namespace) -> None:
     share = f", {moved / (ours_ms / 1e3) / limits[1]:.0%} of the memory bandwidth" if limits else ""
     summary.append(
         (
-            f"LIF forward + backward, T={args.T} × {args.N:,}, {args.lif_dtype} ({moved / 1e9:.2f} GB to move)",
+            f"LIF forward + backward, T={args.T} × {args.N:,}, {args.lif_dtype} ({si(moved, 'B')} to move)",
             f"{ref_ms:.2f} ms ({source})" if ref_ms else f"n/a ({source})",
             f"{ours_ms:.2f} ms ({moved / (ours_ms / 1e3) / 1e9:.0f} GB/s{share})",
             ratio_text(ours_ms, ref_ms, higher_is_better=False),
         )
     )
+    size, batch = args.configs[0]
+    shape = (batch, 32, 32, int(size.split("-")[1]) // 8)
+    rows = encoder_rows(args.encodings, args.T, shape, args.dtype, args.repeats)
+    per_encoding = len(rows) // len(args.encodings)
+    for ours, *reference in (rows[i : i + per_encoding] for i in range(0, len(rows), per_encoding)):
+        moved = encoder_bytes(args.T, int(np.prod(shape)), args.dtype)
+        summary.append(
+            (
+                f"{ours['encoding']} encoder forward + backward, X {list(shape)}, T={args.T}, {args.dtype} "
+                f"({si(moved, 'B')} to move)",
+                f"{reference[0]['pass_step_ms']:.2f} ms (measured: {reference[0]['backend']})"
+                if reference
+                else "n/a (SpikingJelly not installed)",
+                f"{ours['pass_step_ms']:.2f} ms ({ours['effective_bytes_per_s'] / 1e9:.0f} GB/s)",
+                ratio_text(ours["pass_per_s"], reference[0]["pass_per_s"] if reference else None),
+            )
+        )
     ours_name = f"snnjax, jax {jax.__version__} on {device.platform}"
     for size, batch in args.configs:
         ours = model_row(
@@ -1010,6 +1176,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="SpikingJelly's LIF backend (default: cupy on CUDA if installed, else torch)",
     )
     p.set_defaults(run=bench_lif)
+    e = sub.add_parser("encoder", help="temporal encoder forward+backward throughput, every encoding")
+    e.add_argument("--encodings", nargs="+", choices=KINDS, default=list(KINDS))
+    e.add_argument("--T", type=int, default=4)
+    e.add_argument("--batch", type=int, default=64)
+    e.add_argument("--size", type=int, default=32, help="image height and width")
+    e.add_argument("--channels", type=int, default=32, help="default: QKFormer-3-256's LC conv width (D/8)")
+    e.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    e.add_argument("--repeats", type=int, default=40)
+    e.set_defaults(run=bench_encoder)
     q = sub.add_parser("qkformer", help="QKFormer CIFAR train/eval throughput, with the official model's")
     q.add_argument("--models", nargs="+", default=["3-256", "4-384"])
     q.add_argument("--batch_sizes", nargs="+", type=int, default=[64, 256])
@@ -1042,6 +1217,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.add_argument("--T", type=int, default=4)
     a.add_argument("--N", type=int, default=16_777_216, help="LIF neurons per time step")
     a.add_argument("--lif_dtype", choices=tuple(DTYPES), default="float32")
+    a.add_argument(
+        "--encodings",
+        nargs="+",
+        choices=KINDS,
+        default=["phase", "ttfs"],
+        help="encoders timed on the first config's learnable-conv output, X [batch, 32, 32, D/8]",
+    )
     a.add_argument("--steps", type=int, default=10, help="timed model steps per configuration")
     a.add_argument("--repeats", type=int, default=10, help="timed LIF passes")
     a.set_defaults(run=bench_compare)
@@ -1060,11 +1242,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             default="float16",
             help="the official model's AMP type on our bfloat16 rows (CUDA; default float16, as the official code)",
         )
-    for subparser in (p, q, y, c, a):
+    for subparser in (p, e, q, y, c, a):
         subparser.add_argument("--json", metavar="PATH", help="also write every row (ours and the reference's) here")
     args = parser.parse_args(argv)
     names = {
         "lif": ("T", "N", "repeats"),
+        "encoder": ("T", "batch", "size", "channels", "repeats"),
         "qkformer": ("T", "steps"),
         "yolo": ("steps",),
         "conv": ("batch", "repeats"),

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -30,6 +31,12 @@ def test_time_it_counts_calls_and_returns_a_median(experiment):
     calls = []
     seconds = experiment("benchmark").time_it(lambda: calls.append(1), repeats=3, warmup=1)
     assert len(calls) == 4 and seconds >= 0
+    calls.clear()
+    experiment("benchmark").time_it(lambda: (calls.append(1), time.sleep(0.01)), repeats=3, warmup=1, warmup_s=0.05)
+    assert len(calls) >= 3 + 5
+    calls.clear()
+    experiment("benchmark").time_it(lambda: calls.append(1), repeats=3, warmup=1, warmup_s=60)
+    assert len(calls) == 3 + 50
 
 
 def test_bad_sizes_are_rejected(experiment):
@@ -211,10 +218,13 @@ def test_compare_prints_one_summary_falling_back_to_the_stored_figures(experimen
         monkeypatch.setitem(sys.modules, f"spikingjelly.{layout}", None)
     bench = with_tiny_qkformer_steps(experiment("benchmark"), monkeypatch)
     path = tmp_path / "summary.json"
-    bench.main(["compare", "--configs", "3-256:64", "--N", "64", "--steps", "1", "--repeats", "1", "--json", str(path)])
+    sizes = ["--configs", "3-256:64", "--N", "64", "--encodings", "ttfs", "--steps", "1", "--repeats", "1"]
+    bench.main(["compare", *sizes, "--json", str(path)])
     out = capsys.readouterr().out
     assert "| LIF forward + backward, T=4 × 64, float32" in out and "1.64 ms (stored H200 figure" in out
-    lif, train, evaluation = json.loads(path.read_text())["rows"]
+    lif, ttfs, train, evaluation = json.loads(path.read_text())["rows"]
+    assert ttfs["measurement"].startswith("ttfs encoder forward + backward, X [64, 32, 32, 32], T=4, bfloat16")
+    assert ttfs["reference"] == "n/a (SpikingJelly not installed)" and ttfs["speed"] == "n/a"
     assert train["reference"] == "1807 img/s (stored H200)" and evaluation["reference"] == "4254 img/s (stored H200)"
     assert train["speed"].endswith("×") and "vs 4.4 GiB" in train["snnjax"]
     with pytest.raises(SystemExit, match="--configs: got '3-256'; accepted: MODEL:BATCH"):
@@ -225,3 +235,61 @@ def test_official_model_flag_errors_name_the_flag(experiment, tmp_path, capsys):
     with pytest.raises(SystemExit):
         experiment("benchmark").parse_args(["qkformer", "--official_model", str(tmp_path / "missing.py")])
     assert "argument --official_model: got" in capsys.readouterr().err
+
+
+def test_encoder_benchmark_times_every_encoding_without_a_reference(experiment, monkeypatch, tmp_path, capsys):
+    for layout in ("activation_based", "clock_driven"):
+        monkeypatch.setitem(sys.modules, f"spikingjelly.{layout}", None)
+    path = tmp_path / "encoder.json"
+    size = ["--T", "3", "--batch", "2", "--size", "2", "--channels", "2", "--repeats", "1"]
+    experiment("benchmark").main(["encoder", *size, "--json", str(path)])
+    out = capsys.readouterr().out
+    assert "SpikingJelly is not installed" in out and "must move 512 B" in out
+    rows = json.loads(path.read_text())["rows"]
+    assert [row["encoding"] for row in rows] == ["direct", "rate", "poisson", "phase", "ttfs"]
+    assert all(row["pass_per_s"] > 0 and row["pass_bytes_accessed"] > 0 for row in rows)
+    assert rows[0]["effective_bytes_per_s"] == pytest.approx(8 * 16 * 4 / rows[0]["pass_step_s"])
+
+
+def test_encoder_reference_matches_snnjax_spikes_and_gradients(experiment, monkeypatch, capsys):
+    """The PyTorch reference computes what snnjax's encoders compute, with SpikingJelly's surrogate (a
+    stand-in here: Heaviside forward, sigmoid-slope backward, α = 4)."""
+    torch = pytest.importorskip("torch")
+    import jax
+
+    class Heaviside(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return (x >= 0).to(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            s = torch.sigmoid(4.0 * ctx.saved_tensors[0])
+            return g * 4.0 * s * (1 - s)
+
+    class Sigmoid:
+        def __init__(self, alpha):
+            assert alpha == 4.0
+
+        def __call__(self, x):
+            return Heaviside.apply(x)
+
+    fake_spikingjelly(monkeypatch, "activation_based", RecordingLIF, [])
+    monkeypatch.setattr(sys.modules["spikingjelly.activation_based.surrogate"], "Sigmoid", Sigmoid)
+    bench = experiment("benchmark")
+    inputs = bench.encoder_inputs(4, (3, 2, 2, 2))
+    for kind in ("direct", "rate", "phase", "ttfs"):
+        leaves = [torch.from_numpy(a).requires_grad_() for a in (inputs[0], *inputs[2:])]
+        spikes = bench.torch_encode(torch, kind, *leaves, 4, Sigmoid(4.0))
+        spikes.backward(torch.from_numpy(inputs[1]))
+        f = lambda x, th, la, kind=kind: bench.encode(kind, x, 4, threshold=th, threshold_decay=la)
+        ours, vjp = jax.vjp(f, inputs[0], *inputs[2:])
+        np.testing.assert_array_equal(spikes.detach().numpy(), ours)
+        for got, leaf in zip(vjp(inputs[1]), leaves):
+            want = np.zeros_like(got) if leaf.grad is None else leaf.grad.numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    bench.main(["encoder", "--encodings", "ttfs", "--T", "2", "--batch", "1", "--size", "2", "--channels", "2"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ttfs |")]
+    assert len(rows) == 2 and "loop over t, spikingjelly.activation_based.surrogate.Sigmoid" in rows[1]
+    assert rows[1].rstrip(" |").endswith("×")

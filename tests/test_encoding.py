@@ -59,19 +59,62 @@ def test_direct_repeats_the_input():
     d = encoding.direct(x, 3)
     chex.assert_shape(d, (3, 2, 3))
     np.testing.assert_array_equal(d[2], x)
+    g = jnp.arange(18.0).reshape(3, 2, 3)
+    np.testing.assert_array_equal(jax.vjp(lambda x: encoding.direct(x, 3), x)[1](g)[0], g.sum(0))
+    backward = jax.jit(lambda g: jax.vjp(lambda x: encoding.direct(x, 3), x)[1](g)).lower(g).compile().as_text()
+    assert " reduce(" not in backward  # T − 1 adds of slices (a leading-axis reduce is slow on a CPU)
+
+
+def _sigmoid_slope(u: np.ndarray, alpha: float = 4.0) -> np.ndarray:
+    s = 1.0 / (1.0 + np.exp(-alpha * u))
+    return alpha * s * (1.0 - s)
 
 
 @pytest.mark.parametrize("kind", ["rate", "phase", "ttfs"])
-def test_threshold_encoders_pass_surrogate_gradients_to_input_and_thresholds(kind):
-    theta = jnp.asarray([1.0, 0.8])
-    lam = jnp.asarray([0.5, 0.6])
-    x = jnp.asarray([[0.3, 1.2], [0.9, 0.5]])
-    f = lambda x, th, lam, sg: encoding.encode(kind, x, 4, threshold=th, threshold_decay=lam, surrogate=sg).sum()
-    grads = jax.grad(f, argnums=(0, 1, 2))(x, theta, lam, "sigmoid")
-    for g in grads:
-        assert float(jnp.abs(g).sum()) > 0
-    for g in jax.grad(f, argnums=(0, 1, 2))(x, theta, lam, None):
+def test_threshold_encoder_gradients_follow_the_chain_rule_step_by_step(kind):
+    """dL/dX, dL/dθ_0 and dL/dλ of L = Σ G ⊙ S against the reverse recurrence written out by hand:
+    X_{t+1} = f(X_t, S_t, θ_t) with dS_t/dX_t = −dS_t/dθ_t = the sigmoid surrogate's slope."""
+    T, rng = 4, np.random.default_rng(0)
+    x, g = rng.uniform(0.0, 2.0, (5, 2)), rng.normal(size=(T, 5, 2))
+    theta0, lam, t = np.array([1.0, 0.8]), np.array([0.5, 0.7]), np.arange(T)[:, None]
+    thetas = theta0 * lam**t
+    xs = [x]
+    for step in range(T):
+        s = (xs[step] >= thetas[step]).astype(float)
+        xs.append({"rate": xs[step], "phase": xs[step] - s * thetas[step], "ttfs": xs[step] * (1 - s)}[kind])
+    after, d_theta = np.zeros_like(x), np.zeros((T, 2))  # after = dL/dX_{t+1}
+    for step in reversed(range(T)):
+        s, slope = (xs[step] >= thetas[step]).astype(float), _sigmoid_slope(xs[step] - thetas[step])
+        partials = {  # dX_{t+1}/dX_t, dX_{t+1}/dS_t, dX_{t+1}/dθ_t (explicit)
+            "rate": (1.0, 0.0, 0.0),
+            "phase": (1.0, -thetas[step], -s),
+            "ttfs": (1.0 - s, -xs[step], 0.0),
+        }[kind]
+        d_spike = g[step] + after * partials[1]
+        d_theta[step] = (-d_spike * slope + after * partials[2]).sum(0)
+        after = after * partials[0] + d_spike * slope
+    d_theta0 = (d_theta * lam**t).sum(0)
+    d_lam = (d_theta * theta0 * t * lam ** (t - 1.0)).sum(0)
+
+    f = lambda x, th, la: encoding.encode(kind, x, T, threshold=th, threshold_decay=la)
+    spikes, vjp = jax.vjp(f, *(jnp.asarray(a, jnp.float32) for a in (x, theta0, lam)))
+    np.testing.assert_array_equal(spikes, np.stack([(xs[i] >= thetas[i]) for i in range(T)]))
+    for got, want in zip(vjp(jnp.asarray(g, jnp.float32)), (after, d_theta0, d_lam)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["rate", "phase", "ttfs"])
+def test_threshold_encoders_without_a_surrogate_pass_no_gradient(kind):
+    f = lambda x, th, lam: encoding.encode(kind, x, 4, threshold=th, threshold_decay=lam, surrogate=None).sum()
+    args = jnp.asarray([[0.3, 1.2], [0.9, 0.5]]), jnp.asarray([1.0, 0.8]), jnp.asarray([0.5, 0.6])
+    for g in jax.grad(f, argnums=(0, 1, 2))(*args):
         np.testing.assert_array_equal(g, jnp.zeros_like(g))
+
+
+def test_threshold_encoders_compile_without_a_loop_over_time():
+    """The T steps are unrolled (a loop was 2-4× slower on a CPU, docs/performance.md §11)."""
+    grad = jax.jit(jax.grad(lambda x: encoding.ttfs(x, 4).sum()))
+    assert " while(" not in grad.lower(jnp.ones(3)).compile().as_text()
 
 
 def test_encoders_compose_with_jit_and_vmap():

@@ -19,6 +19,18 @@ def test_fold_and_unfold_time_are_inverse_and_time_major():
     np.testing.assert_array_equal(layers.unfold_time(folded, 2), x)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_mean_over_time_averages_the_leading_axis_in_the_input_dtype(dtype):
+    x = jax.random.uniform(jax.random.PRNGKey(0), (3, 2, 4)).astype(dtype)
+    mean = layers.mean_over_time(x)
+    assert mean.dtype == dtype
+    rtol = 1e-6 if dtype == jnp.float32 else 1e-2
+    np.testing.assert_allclose(mean.astype(jnp.float32), x.astype(jnp.float32).mean(0), rtol=rtol)
+    grad = jax.grad(lambda x: layers.mean_over_time(x).astype(jnp.float32).sum())(x)
+    np.testing.assert_allclose(grad.astype(jnp.float32), 1.0 / 3.0, rtol=1e-2)
+    assert " reduce(" not in jax.jit(layers.mean_over_time).lower(x).compile().as_text()
+
+
 def test_sew_modes():
     a, s = jnp.asarray([0.0, 1.0, 0.0, 1.0]), jnp.asarray([0.0, 0.0, 1.0, 1.0])
     np.testing.assert_array_equal(layers.sew(a, s, "add"), [0, 1, 1, 2])

@@ -230,3 +230,14 @@ def test_bn_scale_initialises_the_batchnorm_before_every_neuron(spiking, expecte
         leaf for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0] if path[-1].key == "scale"
     ]
     assert len(scales) == 5 and all(np.all(scale == expected) for scale in scales)  # cv1-3, m_0.cv1-2
+
+
+def test_upsample_repeats_each_pixel_in_a_two_by_two_block_and_sums_its_gradient():
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 4, 5, 6))
+    up, vjp = jax.vjp(yolo.upsample, x)
+    np.testing.assert_array_equal(up, jnp.repeat(jnp.repeat(x, 2, axis=-3), 2, axis=-2))
+    g = jax.random.normal(jax.random.PRNGKey(1), up.shape)
+    blocks = g.reshape(2, 3, 4, 2, 5, 2, 6).sum((3, 5))
+    np.testing.assert_allclose(vjp(g)[0], blocks, rtol=1e-6, atol=1e-6)
+    backward = jax.jit(lambda g: jax.vjp(yolo.upsample, x)[1](g)).lower(g).compile().as_text()
+    assert " reduce(" not in backward  # slices added (a reduce over the inner size-2 axes is slow on a CPU)

@@ -28,7 +28,7 @@ import numpy as np
 
 from snnjax.checks import check, check_dtype, is_int
 from snnjax.convolution import conv_general_dilated
-from snnjax.layers import SEW_MODES, fold_time, torch_bias_init, torch_conv_init, unfold_time
+from snnjax.layers import SEW_MODES, fold_time, mean_over_time, torch_bias_init, torch_conv_init, unfold_time
 from snnjax.models.spiking import SpikingConfig, Units
 from snnjax.pooling import max_pool
 
@@ -62,8 +62,14 @@ def detect_bias_init(fan_in: int, stride: int, num_classes: int) -> Callable[...
 
 
 def upsample(x: jax.Array) -> jax.Array:
-    """Nearest-neighbour ×2 upsampling of ``[..., H, W, C]``."""
-    return jnp.repeat(jnp.repeat(x, 2, axis=-3), 2, axis=-2)
+    """Nearest-neighbour ×2 upsampling of ``[..., H, W, C]``.
+
+    Built from stacked copies, whose gradient adds slices; ``jnp.repeat``'s reduces a size-2 axis inside the
+    array, which XLA's CPU backend ran 3-4× slower (docs/performance.md §11).
+    """
+    *lead, h, w, c = x.shape
+    x = jnp.stack([x, x], axis=-2).reshape(*lead, h, 2 * w, c)
+    return jnp.stack([x, x], axis=-3).reshape(*lead, 2 * h, 2 * w, c)
 
 
 def decode(
@@ -147,7 +153,7 @@ class Detect(nn.Module):
     def __call__(self, levels: Sequence[jax.Array]) -> tuple[jax.Array, ...]:
         outputs = []
         for i, (x, stride) in enumerate(zip(levels, STRIDES)):
-            x = jnp.mean(x, axis=0)
+            x = mean_over_time(x)
             y = nn.Conv(
                 NUM_ANCHORS * (5 + self.num_classes),
                 (1, 1),

@@ -47,12 +47,14 @@ def unfold_time(x: jax.Array, T: int) -> jax.Array:
 
 
 def mean_over_time(x: jax.Array) -> jax.Array:
-    """(1/T) Σ_t x_t of ``x [T, ...]``, summed in float32 as T − 1 element-wise adds of the time slices.
+    """(1/T) Σ_t x_t of ``x [T, ...]``, summed in at least float32 as T − 1 element-wise adds of the time
+    slices, returned in ``x``'s dtype.
 
     XLA's CPU backend reduces a short leading axis of a large array at ~1 GB/s, 20-50× slower than these
     adds, which fuse into one pass on every backend (docs/performance.md §11).
     """
-    total = functools.reduce(jnp.add, [x[t].astype(jnp.float32) for t in range(x.shape[0])])
+    accumulate = jnp.promote_types(x.dtype, jnp.float32)
+    total = functools.reduce(jnp.add, [x[t].astype(accumulate) for t in range(x.shape[0])])
     return (total / x.shape[0]).astype(x.dtype)
 
 

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -503,7 +504,7 @@ def encoder_rows(encodings: list[str], T: int, shape: tuple[int, ...], dtype: st
         import torch
 
         backend = f"torch {torch.__version__}, loop over t, {sj.layout}.surrogate.Sigmoid"
-        build = lambda kind, T, inputs, dtype: torch_encoder_step(kind, T, inputs, dtype, sj)  # noqa: E731
+        build = functools.partial(torch_encoder_step, sj=sj)
         implementations.append(("PyTorch + SpikingJelly", backend, build, torch_peak_bytes(torch)))
     rows = []
     for kind in encodings:

@@ -490,9 +490,12 @@ def torch_encoder_step(kind: str, T: int, inputs: tuple[np.ndarray, ...], dtype:
     return Step(step)
 
 
-def encoder_rows(encodings: list[str], T: int, shape: tuple[int, ...], dtype: str, repeats: int) -> list[dict]:
+def encoder_rows(
+    encodings: list[str], T: int, shape: tuple[int, ...], dtype: str, repeats: int
+) -> list[tuple[dict, dict | None]]:
     """Measures each encoding's pass in snnjax and, where SpikingJelly is installed, right after it in the
-    PyTorch reference: rows in that order, with the effective bytes/s of ``encoder_bytes``."""
+    PyTorch reference: one (ours, reference or None) pair of rows per encoding, each with the effective
+    bytes/s of ``encoder_bytes``."""
     N = int(np.prod(shape))
     inputs = encoder_inputs(T, shape)
     limits = device_limits(jax.devices()[0].device_kind, dtype)
@@ -506,20 +509,22 @@ def encoder_rows(encodings: list[str], T: int, shape: tuple[int, ...], dtype: st
         backend = f"torch {torch.__version__}, loop over t, {sj.layout}.surrogate.Sigmoid"
         build = functools.partial(torch_encoder_step, sj=sj)
         implementations.append(("PyTorch + SpikingJelly", backend, build, torch_peak_bytes(torch)))
-    rows = []
+    pairs = []
     for kind in encodings:
+        rows = []
         for name, backend, build, peak in implementations:
             measured = measure(build(kind, T, inputs, dtype), repeats, peak)
             row = {"encoding": kind, "implementation": name, "backend": backend}
             row.update(phase_fields("pass", measured, T * N, limits))
             row["effective_bytes_per_s"] = encoder_bytes(T, N, dtype) / measured.step_s
             rows.append(row)
-    return rows
+        pairs.append((rows[0], rows[1] if len(rows) == 2 else None))
+    return pairs
 
 
 def bench_encoder(args: argparse.Namespace) -> None:
     shape = (args.batch, args.size, args.size, args.channels)
-    rows = encoder_rows(args.encodings, args.T, shape, args.dtype, args.repeats)
+    pairs = encoder_rows(args.encodings, args.T, shape, args.dtype, args.repeats)
     moved = si(encoder_bytes(args.T, int(np.prod(shape)), args.dtype), "B")
     print(
         f"\nEncoder forward+backward to X, θ_0 and λ: X {list(shape)}, T={args.T}, {args.dtype}, "
@@ -530,17 +535,17 @@ def bench_encoder(args: argparse.Namespace) -> None:
         "| bytes/s (of peak) | memory GiB: XLA / device peak | snnjax speed |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    per_encoding = len(rows) // len(args.encodings)
-    for i, row in enumerate(rows):
-        ours = rows[i - i % per_encoding]
-        speed = ratio_text(ours["pass_per_s"], row["pass_per_s"]) if row is not ours else ""
-        print(
-            f"| {row['encoding']} | {row['implementation']} | {row['backend']} | {row['pass_first_call_s']:.2f} | "
-            f"{row['pass_step_ms']:.2f} | {row['pass_per_s']:.3g} | {row['effective_bytes_per_s'] / 1e9:.1f} | "
-            f"{achieved(row, 'pass', 'bandwidth')} | {memory_text(row, 'pass')} | {speed} |"
-        )
+    for ours, reference in pairs:
+        for row in (ours, reference) if reference else (ours,):
+            speed = ratio_text(ours["pass_per_s"], row["pass_per_s"]) if row is reference else ""
+            print(
+                f"| {row['encoding']} | {row['implementation']} | {row['backend']} | "
+                f"{row['pass_first_call_s']:.2f} | {row['pass_step_ms']:.2f} | {row['pass_per_s']:.3g} | "
+                f"{row['effective_bytes_per_s'] / 1e9:.1f} | {achieved(row, 'pass', 'bandwidth')} | "
+                f"{memory_text(row, 'pass')} | {speed} |"
+            )
     if args.json:
-        write_json(args.json, args, rows)
+        write_json(args.json, args, [row for pair in pairs for row in pair if row])
 
 
 # QKFormer-3-256's 3×3 convolutions at CIFAR size ("HxW:C-O"); batch 64 = T·B of the CPU comparison (T=4, B=16).
@@ -1104,19 +1109,17 @@ def bench_compare(args: argparse.Namespace) -> None:
     )
     size, batch = args.configs[0]
     shape = (batch, 32, 32, int(size.split("-")[1]) // 8)
-    rows = encoder_rows(args.encodings, args.T, shape, args.dtype, args.repeats)
-    per_encoding = len(rows) // len(args.encodings)
-    for ours, *reference in (rows[i : i + per_encoding] for i in range(0, len(rows), per_encoding)):
-        moved = encoder_bytes(args.T, int(np.prod(shape)), args.dtype)
+    moved = si(encoder_bytes(args.T, int(np.prod(shape)), args.dtype), "B")
+    for ours, reference in encoder_rows(args.encodings, args.T, shape, args.dtype, args.repeats):
         summary.append(
             (
                 f"{ours['encoding']} encoder forward + backward, X {list(shape)}, T={args.T}, {args.dtype} "
-                f"({si(moved, 'B')} to move)",
-                f"{reference[0]['pass_step_ms']:.2f} ms (measured: {reference[0]['backend']})"
+                f"({moved} to move)",
+                f"{reference['pass_step_ms']:.2f} ms (measured: {reference['backend']})"
                 if reference
                 else "n/a (SpikingJelly not installed)",
                 f"{ours['pass_step_ms']:.2f} ms ({ours['effective_bytes_per_s'] / 1e9:.0f} GB/s)",
-                ratio_text(ours["pass_per_s"], reference[0]["pass_per_s"] if reference else None),
+                ratio_text(ours["pass_per_s"], reference["pass_per_s"] if reference else None),
             )
         )
     ours_name = f"snnjax, jax {jax.__version__} on {device.platform}"

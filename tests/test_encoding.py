@@ -111,9 +111,10 @@ def test_threshold_encoders_without_a_surrogate_pass_no_gradient(kind):
         np.testing.assert_array_equal(g, jnp.zeros_like(g))
 
 
-def test_threshold_encoders_compile_without_a_loop_over_time():
+@pytest.mark.parametrize("kind", ["rate", "phase", "ttfs"])
+def test_threshold_encoders_compile_without_a_loop_over_time(kind):
     """The T steps are unrolled (a loop was 2-4× slower on a CPU, docs/performance.md §11)."""
-    grad = jax.jit(jax.grad(lambda x: encoding.ttfs(x, 4).sum()))
+    grad = jax.jit(jax.grad(lambda x: encoding.encode(kind, x, 4).sum()))
     assert " while(" not in grad.lower(jnp.ones(3)).compile().as_text()
 
 
